@@ -1,0 +1,32 @@
+"""bnsl: fit broken neural scaling laws, choose the number of breaks by marginal likelihood.
+
+Example:
+    >>> import numpy as np, bnsl
+    >>> x = np.logspace(2, 7, 40)
+    >>> y = bnsl.predict(bnsl.BNSLParams(0.05, 3.0, 0.1, [0.5], [1e4], [0.2]), x)
+    >>> fit = bnsl.fit(x, y)
+    >>> fit.n_breaks
+    1
+"""
+
+from bnsl._jax import enable_compilation_cache
+from bnsl.fitting import fit
+from bnsl.law import BNSLParams, log_predict, predict
+from bnsl.priors import Normal, Priors, StudentT
+from bnsl.result import Candidate, Fit, Mode
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BNSLParams",
+    "Candidate",
+    "Fit",
+    "Mode",
+    "Normal",
+    "Priors",
+    "StudentT",
+    "enable_compilation_cache",
+    "fit",
+    "log_predict",
+    "predict",
+]

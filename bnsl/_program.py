@@ -1,0 +1,59 @@
+"""The compiled program that fits one law and estimates its evidence.
+
+One program serves every number of breaks (``n_breaks`` is data, not shape)
+and, once points are padded to a bucket size, every curve length in that
+bucket; :func:`fit_batch` is the same program vectorised over curves.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from bnsl.evidence import Evidence, estimate
+from bnsl.posterior import PriorArrays, log_joint, theta_mask
+from bnsl.solver import Optima, SolverSettings, find_optima
+
+BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+class Settings(NamedTuple):
+    """Static settings of the whole program; changing one recompiles."""
+
+    solver: SolverSettings = SolverSettings()
+    n_draws: int = 1024
+
+
+class Outcome(NamedTuple):
+    optima: Optima
+    evidence: Evidence
+
+
+def bucket_size(n_points: int) -> int:
+    """The padded length for a curve of ``n_points``: one compilation per bucket."""
+    for size in BUCKETS:
+        if n_points <= size:
+            return size
+    return -(-n_points // BUCKETS[-1]) * BUCKETS[-1]
+
+
+def _fit_one_n(key, s, log_y, weight, n_breaks, prior: PriorArrays, settings: Settings) -> Outcome:
+    k_solve, k_draw = jax.random.split(key)
+    optima = find_optima(k_solve, s, log_y, weight, n_breaks, prior, settings.solver)
+    args = (s, log_y, weight, n_breaks, prior, settings.solver.student_t)
+    evidence = estimate(k_draw, optima.theta, optima.log_joint, optima.valid, optima.curvature,
+                        lambda th: log_joint(th, *args), theta_mask(n_breaks), settings.n_draws)
+    return Outcome(optima, evidence)
+
+
+fit_one_n = jax.jit(_fit_one_n, static_argnames="settings")
+
+
+@partial(jax.jit, static_argnames="settings")
+def fit_batch(keys, s, log_y, weight, n_breaks, prior: PriorArrays, settings: Settings) -> Outcome:
+    """:func:`fit_one_n` over a leading batch axis of curves."""
+    one = lambda k, s_, ly, w, n, p: _fit_one_n(k, s_, ly, w, n, p, settings)
+    return jax.vmap(one)(keys, s, log_y, weight, n_breaks, prior)

@@ -1,0 +1,263 @@
+"""The unconstrained parameter vector, the data scaling, and the log posterior.
+
+The solver and the evidence work on one flat vector ``theta`` of fixed length
+``N_THETA`` whatever the number of breaks ``n``: the breaks past ``n`` are
+switched off by a mask. One compiled program therefore serves every ``n``.
+
+Layout of ``theta`` (normalised units, see :mod:`bnsl.priors`)::
+
+    [log a', B, k0, log sigma, k_1..k_M, z_1..z_M, log g_1..log g_M]
+
+where break locations are ``t_1 = z_1`` and ``t_i = t_(i-1) + exp(z_i)``, so
+they stay ordered and relabelling cannot copy every mode ``n!`` times. The
+priors are stated on these entries directly (the first location and the log
+gaps), so the log posterior is a plain sum of squares with no Jacobian term.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import gammaln
+
+from bnsl.law import BNSLParams, log_law
+from bnsl.priors import Priors, dof_of
+
+MAX_BREAKS = 4
+N_GLOBAL = 4
+N_THETA = N_GLOBAL + 3 * MAX_BREAKS
+LOG_FLOOR, INTERCEPT, SLOPE, LOG_NOISE = range(N_GLOBAL)
+_K = slice(N_GLOBAL, N_GLOBAL + MAX_BREAKS)
+_Z = slice(N_GLOBAL + MAX_BREAKS, N_GLOBAL + 2 * MAX_BREAKS)
+_LG = slice(N_GLOBAL + 2 * MAX_BREAKS, N_THETA)
+STUDENT_T_LIKELIHOOD_DOF = 4.0
+
+
+class Scale(NamedTuple):
+    """How a curve maps to the solver's normalised units."""
+
+    log_x_min: float
+    log_x_span: float
+    log_y_ref: float
+
+    @classmethod
+    def of(cls, x: np.ndarray, y: np.ndarray) -> "Scale":
+        log_x = np.log(x)
+        span = float(log_x.max() - log_x.min())
+        return cls(float(log_x.min()), span, float(np.median(np.log(y))))
+
+    def s(self, x) -> np.ndarray:
+        return (np.log(x) - self.log_x_min) / self.log_x_span
+
+
+class Unpacked(NamedTuple):
+    log_floor: jax.Array
+    intercept: jax.Array
+    slope: jax.Array
+    log_noise: jax.Array
+    slope_change: jax.Array
+    location: jax.Array
+    log_sharpness: jax.Array
+
+
+def break_mask(n_breaks) -> jax.Array:
+    """1.0 for the active breaks ``0..n-1``, 0.0 for the rest."""
+    return (jnp.arange(MAX_BREAKS) < n_breaks).astype(jnp.result_type(float))
+
+
+def theta_mask(n_breaks) -> jax.Array:
+    """1.0 for the entries of ``theta`` that a law with ``n_breaks`` uses."""
+    m = break_mask(n_breaks)
+    return jnp.concatenate([jnp.ones(N_GLOBAL, m.dtype), m, m, m])
+
+
+def unpack(theta: jax.Array, n_breaks) -> Unpacked:
+    z = theta[_Z]
+    steps = jnp.exp(z[1:])
+    location = jnp.concatenate([z[:1], z[:1] + jnp.cumsum(steps)])
+    return Unpacked(theta[LOG_FLOOR], theta[INTERCEPT], theta[SLOPE], theta[LOG_NOISE],
+                    theta[_K], location, theta[_LG])
+
+
+def pack(log_floor, intercept, slope, log_noise, slope_change, location, log_sharpness):
+    """Inverse of :func:`unpack` for strictly increasing ``location`` (length MAX_BREAKS)."""
+    location = jnp.asarray(location)
+    z = jnp.concatenate([location[:1], jnp.log(jnp.diff(location))])
+    head = jnp.stack([jnp.asarray(v, location.dtype) for v in (log_floor, intercept, slope, log_noise)])
+    return jnp.concatenate([head, jnp.asarray(slope_change), z, jnp.asarray(log_sharpness)])
+
+
+def model_log_y(theta: jax.Array, s: jax.Array, n_breaks) -> jax.Array:
+    """Normalised ``log y - log_y_ref`` of the law at normalised ``s``."""
+    p = unpack(theta, n_breaks)
+    return log_law(p.log_floor, p.intercept, p.slope, p.slope_change, p.location,
+                   jnp.exp(p.log_sharpness), s, break_mask(n_breaks))
+
+
+def model_log_y_and_jacobian(theta: jax.Array, s: jax.Array, n_breaks):
+    """:func:`model_log_y` and its Jacobian in ``theta``, shape ``(len(s), N_THETA)``.
+
+    Written out by hand: forward-mode autodiff would evaluate the float64
+    softplus of every point and break once per parameter, and that dominated
+    the solver's run time. Checked against ``jax.jacfwd`` in the tests.
+    """
+    p = unpack(theta, n_breaks)
+    on = break_mask(n_breaks)
+    g = jnp.exp(p.log_sharpness)
+    z = (s[:, None] - p.location) / g
+    soft, sig = jax.nn.softplus(z), jax.nn.sigmoid(z)
+    k = p.slope_change * on
+    excess = p.intercept - p.slope * s - jnp.sum(k * g * soft, axis=1)
+    log_y = jnp.logaddexp(p.log_floor, excess)
+    w_floor, w_excess = jnp.exp(p.log_floor - log_y), jnp.exp(excess - log_y)
+    d_location = w_excess[:, None] * k * sig
+    # t_i = z_1 + sum_{q=2..i} exp(z_q): each z_q moves every later location.
+    d_z = jnp.cumsum(d_location[:, ::-1], axis=1)[:, ::-1]
+    d_z = d_z * jnp.concatenate([jnp.ones(1, theta.dtype), jnp.exp(theta[_Z][1:])])
+    jac = jnp.concatenate([
+        w_floor[:, None], w_excess[:, None], -(w_excess * s)[:, None], jnp.zeros_like(s)[:, None],
+        -w_excess[:, None] * g * soft * on,
+        d_z,
+        -w_excess[:, None] * k * g * (soft - z * sig),
+    ], axis=1)
+    return log_y, jac
+
+
+class PriorArrays(NamedTuple):
+    """Priors laid out along ``theta`` (``dof = inf`` means normal); locations in normalised units."""
+
+    loc: jax.Array
+    scale: jax.Array
+    dof: jax.Array
+
+
+def prior_arrays(priors: Priors, x: np.ndarray, y: np.ndarray, scale: Scale) -> PriorArrays:
+    """Place the user's data-relative priors on the ``theta`` layout for this curve."""
+    log_y = np.log(y)
+    log_y_span = max(float(np.ptp(log_y)), 1e-6)
+    shift = {
+        "log_floor": float(np.log(y.min())) - scale.log_y_ref,
+        "intercept": float(log_y[np.argmin(x)]) - scale.log_y_ref,
+        "log_noise": math.log(log_y_span),
+    }
+    fields = ["log_floor", "intercept", "slope", "log_noise"]
+    names = (fields + ["slope_change"] * MAX_BREAKS + ["break_location"]
+             + ["break_gap"] * (MAX_BREAKS - 1) + ["log_sharpness"] * MAX_BREAKS)
+    loc = [getattr(priors, name).loc + shift.get(name, 0.0) for name in names]
+    return PriorArrays(
+        loc=np.asarray(loc, dtype=np.float64),
+        scale=np.asarray([getattr(priors, name).scale for name in names], dtype=np.float64),
+        dof=np.asarray([dof_of(getattr(priors, name)) for name in names], dtype=np.float64),
+    )
+
+
+def heavy_tail_residual(z, dof):
+    """A residual whose half square is ``-log`` of the standardised density, up to a constant.
+
+    Normal where ``dof`` is infinite (the residual is ``z`` itself); Student-t
+    otherwise. Writing every density this way turns the log posterior into a
+    sum of squares, which Levenberg-Marquardt and Gauss-Newton can work on.
+    """
+    if isinstance(dof, (int, float)) and math.isinf(dof):
+        return z  # a static normal: skip the Student-t arithmetic entirely
+    finite = jnp.isfinite(dof)
+    nu = jnp.where(finite, dof, 1.0)  # keep the unused branch finite for gradients
+    q = z**2 / nu
+    q_safe = jnp.where(q < 1e-8, 1.0, q)
+    ratio = jnp.where(q < 1e-8, 1.0 - q / 2, jnp.log1p(q_safe) / q_safe)  # log1p(q)/q, smooth at 0
+    return jnp.where(finite, z, z * jnp.sqrt((nu + 1) / nu * ratio))
+
+
+def _log_normaliser(dof):
+    """Log normalising constant of the unit-scale density behind :func:`heavy_tail_residual`."""
+    finite = jnp.isfinite(dof)
+    nu = jnp.where(finite, dof, 1.0)
+    student = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * jnp.log(nu * math.pi)
+    return jnp.where(finite, -0.5 * math.log(2 * math.pi), student)
+
+
+def _standardised(theta, prior: PriorArrays):
+    return (theta - prior.loc) / prior.scale
+
+
+def prior_residuals(theta, n_breaks, prior: PriorArrays) -> jax.Array:
+    """Residuals whose half sum of squares is ``-log prior`` up to terms free of theta."""
+    return heavy_tail_residual(_standardised(theta, prior), prior.dof) * theta_mask(n_breaks)
+
+
+def log_prior(theta: jax.Array, n_breaks, prior: PriorArrays) -> jax.Array:
+    """Log prior density of ``theta`` for a law with ``n_breaks`` breaks."""
+    z = _standardised(theta, prior)
+    terms = -0.5 * heavy_tail_residual(z, prior.dof) ** 2 + _log_normaliser(prior.dof) - jnp.log(prior.scale)
+    return jnp.sum(terms * theta_mask(n_breaks))
+
+
+def likelihood_dof(student_t: bool) -> float:
+    return STUDENT_T_LIKELIHOOD_DOF if student_t else math.inf
+
+
+def data_residuals(theta, s, log_y, weight, n_breaks, student_t: bool) -> jax.Array:
+    """Residuals whose half sum of squares is ``-log p(log y | theta)`` less the noise terms."""
+    r = (model_log_y(theta, s, n_breaks) - log_y) * jnp.exp(-theta[LOG_NOISE])
+    return jnp.sqrt(weight) * heavy_tail_residual(r, likelihood_dof(student_t))
+
+
+def data_residuals_and_jacobian(theta, s, log_y, weight, n_breaks, student_t: bool):
+    """:func:`data_residuals` and their Jacobian in ``theta`` (noise level held fixed)."""
+    log_y_hat, jac = model_log_y_and_jacobian(theta, s, n_breaks)
+    inv_noise = jnp.exp(-theta[LOG_NOISE])
+    r = (log_y_hat - log_y) * inv_noise
+    dof = likelihood_dof(student_t)
+    transform = lambda v: heavy_tail_residual(v, dof)
+    scale = jnp.sqrt(weight) * inv_noise
+    if student_t:
+        scale = scale * jax.vmap(jax.grad(transform))(r)
+    return jnp.sqrt(weight) * transform(r), jac * scale[:, None]
+
+
+def prior_residuals_and_jacobian(theta, n_breaks, prior: PriorArrays):
+    """:func:`prior_residuals` and their (diagonal) Jacobian in ``theta``."""
+    z = _standardised(theta, prior)
+    mask = theta_mask(n_breaks)
+    slope = jax.vmap(jax.grad(heavy_tail_residual))(z, prior.dof)
+    return heavy_tail_residual(z, prior.dof) * mask, jnp.diag(slope / prior.scale * mask)
+
+
+def log_likelihood_terms(theta, s, log_y, n_breaks, student_t: bool) -> jax.Array:
+    """Pointwise log density of each normalised ``log y``."""
+    ones = jnp.ones_like(s)
+    e = data_residuals(theta, s, log_y, ones, n_breaks, student_t)
+    return -0.5 * e**2 + _log_normaliser(likelihood_dof(student_t)) - theta[LOG_NOISE]
+
+
+def log_joint(theta, s, log_y, weight, n_breaks, prior: PriorArrays, student_t: bool) -> jax.Array:
+    """``log p(log y, theta | n)``; padded points carry weight 0."""
+    loglik = jnp.sum(weight * log_likelihood_terms(theta, s, log_y, n_breaks, student_t))
+    value = loglik + log_prior(theta, n_breaks, prior)
+    return jnp.where(jnp.isnan(value), -jnp.inf, value)
+
+
+def to_params(theta: np.ndarray, n_breaks: int, scale: Scale) -> BNSLParams:
+    """Real-unit :class:`BNSLParams` from a normalised ``theta`` (numpy, host side)."""
+    theta = np.asarray(theta, dtype=np.float64)
+    z = theta[_Z]
+    location = np.concatenate([z[:1], z[:1] + np.cumsum(np.exp(z[1:]))])[:n_breaks]
+    span = scale.log_x_span
+    c0 = theta[SLOPE] / span
+    return BNSLParams(
+        a=float(np.exp(theta[LOG_FLOOR] + scale.log_y_ref)),
+        b=float(np.exp(theta[INTERCEPT] + scale.log_y_ref + c0 * scale.log_x_min)),
+        c0=float(c0),
+        c=theta[_K][:n_breaks] / span,
+        d=np.exp(scale.log_x_min + span * location),
+        f=np.exp(theta[_LG][:n_breaks]) * span,
+    )
+
+
+def noise_sd(theta: np.ndarray) -> float:
+    """Standard deviation of the noise on natural-log y (scale-free)."""
+    return float(np.exp(np.asarray(theta)[..., LOG_NOISE]))

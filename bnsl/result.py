@@ -1,0 +1,298 @@
+"""Fit results: one :class:`Candidate` per number of breaks, gathered in a :class:`Fit`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bnsl._jax import float64
+from bnsl.law import BNSLParams
+from bnsl.posterior import LOG_NOISE, STUDENT_T_LIKELIHOOD_DOF, Scale, model_log_y, to_params
+from bnsl.validation import as_positive_vector, n_parameters
+
+KHAT_RELIABLE = 0.7
+Status = Literal["success", "not_converged", "unreliable_evidence"]
+_PARAM_NAMES = ("a", "b", "c0", "c", "d", "f")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One distinct optimum of the posterior for a given number of breaks."""
+
+    params: BNSLParams
+    log_posterior: float
+    log_evidence_laplace: float
+    rmsle: float
+    converged: bool
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Candidate:
+    """The fit of a law with a given number of breaks, and its evidence.
+
+    Attributes:
+        n_breaks: the number of breaks.
+        params: the posterior mode (MAP) in real units.
+        noise: standard deviation of the noise on natural-log y at the mode.
+        rmsle: root mean squared error of log y on the fit points, at the mode.
+        log_evidence: ``log p(log y | n)`` by importance sampling, in nats.
+        log_evidence_laplace: the Laplace-mixture estimate the sampling corrected.
+        khat: Pareto k-hat of the importance weights; above 0.7 the evidence and
+            the posterior draws are unreliable.
+        modes: the distinct optima found, best first.
+        converged: whether the solver stopped on its tolerance at the best mode.
+        log_likelihood: Gaussian log likelihood of log y at the mode (for AIC, BIC).
+        theta, draws, weights: the mode, the posterior draws and their
+            (Pareto-smoothed, normalised) importance weights, in the solver's units.
+    """
+
+    n_breaks: int
+    params: BNSLParams
+    noise: float
+    rmsle: float
+    log_evidence: float
+    log_evidence_laplace: float
+    khat: float
+    modes: tuple[Mode, ...]
+    converged: bool
+    log_likelihood: float
+    n_points: int
+    scale: Scale
+    student_t: bool
+    theta: np.ndarray
+    draws: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters, noise level included."""
+        return n_parameters(self.n_breaks)
+
+    @property
+    def aic(self) -> float:
+        """Akaike's information criterion (lower is better)."""
+        return 2 * self.n_parameters - 2 * self.log_likelihood
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's Bayesian information criterion (lower is better)."""
+        return self.n_parameters * math.log(self.n_points) - 2 * self.log_likelihood
+
+    def log_predict(self, x) -> np.ndarray:
+        """``log y`` of the law at the mode."""
+        return log_curves(self.theta[None], self.n_breaks, self.scale, x)[0]
+
+    def predict(self, x) -> np.ndarray:
+        """The law at the mode."""
+        return np.exp(self.log_predict(x))
+
+    def param_draws(self) -> dict[str, np.ndarray]:
+        """Each parameter at every posterior draw, in real units (weights: :attr:`weights`)."""
+        per_draw = [to_params(th, self.n_breaks, self.scale) for th in self.draws]
+        return {name: np.array([getattr(p, name) for p in per_draw]) for name in _PARAM_NAMES} | {
+            "sigma": np.exp(self.draws[:, LOG_NOISE])}
+
+    def param_sd(self) -> dict[str, np.ndarray]:
+        """Posterior standard deviation of each parameter (importance-weighted)."""
+        out = {}
+        for name, values in self.param_draws().items():
+            mean = np.tensordot(self.weights, values, axes=1)
+            out[name] = np.sqrt(np.tensordot(self.weights, (values - mean) ** 2, axes=1))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Candidate(n_breaks={self.n_breaks}, log_evidence={self.log_evidence:.3f}, "
+                f"rmsle={self.rmsle:.4g}, khat={self.khat:.2f})")
+
+
+@jax.jit
+def _curves(thetas, s, n_breaks):
+    return jax.vmap(lambda th: model_log_y(th, s, n_breaks))(thetas)
+
+
+def log_curves(thetas: np.ndarray, n_breaks: int, scale: Scale, x) -> np.ndarray:
+    """``log y`` at ``x`` for each row of ``thetas``: shape ``(len(thetas), len(x))``."""
+    x = as_positive_vector(x, "x", allow_scalar=True)
+    with float64():
+        out = _curves(jnp.asarray(thetas, jnp.float64), jnp.asarray(scale.s(x)), n_breaks)
+    return np.asarray(out) + scale.log_y_ref
+
+
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs) -> np.ndarray:
+    """Quantiles ``qs`` of each column of ``values`` (draws x points) under ``weights``."""
+    order = np.argsort(values, axis=0)
+    sorted_vals = np.take_along_axis(values, order, axis=0)
+    w = weights[order]
+    cum = (np.cumsum(w, axis=0) - 0.5 * w) / np.sum(weights)  # midpoints: exact for equal weights
+    return np.stack([np.interp(qs, cum[:, j], sorted_vals[:, j]) for j in range(values.shape[1])],
+                    axis=1)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Fit:
+    """The result of :func:`bnsl.fit`: the chosen law, every candidate, and the evidence.
+
+    Attributes:
+        x, y: the data as fitted (sorted by x).
+        candidates: one :class:`Candidate` per number of breaks tried.
+        n_breaks: the number of breaks chosen (largest posterior probability).
+        probabilities: posterior probability of each number of breaks.
+        status: ``"success"``, ``"not_converged"`` or ``"unreliable_evidence"``.
+        message: what the status means and what to do about it.
+        seed: the seed the fit used; the same seed gives the same result.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    candidates: dict[int, Candidate]
+    n_breaks: int
+    probabilities: dict[int, float]
+    status: Status
+    message: str
+    seed: int
+    x_name: str = "x"
+    y_name: str = "y"
+
+    @property
+    def best(self) -> Candidate:
+        """The chosen candidate."""
+        return self.candidates[self.n_breaks]
+
+    @property
+    def params(self) -> BNSLParams:
+        """Parameters of the chosen law at its posterior mode."""
+        return self.best.params
+
+    @property
+    def rmsle(self) -> float:
+        """RMSLE of the chosen law on the fit points."""
+        return self.best.rmsle
+
+    @property
+    def converged(self) -> bool:
+        """Whether the solver converged for the chosen law."""
+        return self.best.converged
+
+    @property
+    def log_evidence(self) -> dict[int, float]:
+        """``log p(log y | n)`` for each number of breaks tried, in nats."""
+        return {n: c.log_evidence for n, c in self.candidates.items()}
+
+    @property
+    def khat(self) -> float:
+        """Pareto k-hat of the chosen law's importance weights."""
+        return self.best.khat
+
+    @property
+    def aic(self) -> float:
+        return self.best.aic
+
+    @property
+    def bic(self) -> float:
+        return self.best.bic
+
+    def predict(self, x, *, average: bool = False) -> np.ndarray:
+        """The fitted law at ``x``.
+
+        Args:
+            x: positive values.
+            average: if True, average the candidates' posterior-mean curves of
+                log y, weighted by their posterior probabilities (Bayesian model
+                averaging); otherwise the chosen law at its mode.
+        """
+        if not average:
+            return self.best.predict(x)
+        total = 0.0
+        for n, cand in self.candidates.items():
+            curves = log_curves(cand.draws, n, cand.scale, x)
+            total = total + self.probabilities[n] * (cand.weights @ curves)
+        return np.exp(total)
+
+    def _pooled_draws(self, x, average: bool, kind: str, rng: np.random.Generator):
+        """Log-y draws at x over candidates, with their weights."""
+        if kind not in ("curve", "observation"):
+            raise ValueError(f"kind: must be 'curve' or 'observation', got {kind!r}.")
+        chosen = self.candidates if average else {self.n_breaks: self.best}
+        values, weights = [], []
+        for n, cand in chosen.items():
+            curves = log_curves(cand.draws, n, cand.scale, x)
+            if kind == "observation":
+                sigma = np.exp(cand.draws[:, LOG_NOISE])[:, None]
+                noise = (rng.standard_t(STUDENT_T_LIKELIHOOD_DOF, curves.shape) if cand.student_t
+                         else rng.standard_normal(curves.shape))
+                curves = curves + sigma * noise
+            values.append(curves)
+            weights.append(cand.weights * (self.probabilities[n] if average else 1.0))
+        return np.concatenate(values), np.concatenate(weights)
+
+    def interval(self, x, level: float = 0.9, *, kind: str = "curve", average: bool = True,
+                 seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A central credible band at ``x``: ``(lower, upper)``.
+
+        Args:
+            x: positive values, inside or beyond the data.
+            level: the band's probability, in (0, 1).
+            kind: ``"curve"`` for the law itself, ``"observation"`` for a new
+                observation (adds the noise).
+            average: pool every candidate by its posterior probability.
+            seed: for the noise draws of ``kind="observation"``; defaults to the fit's.
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level: must be between 0 and 1 (e.g. 0.9), got {level!r}.")
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        values, weights = self._pooled_draws(x, average, kind, rng)
+        lo, hi = weighted_quantiles(values, weights, [(1 - level) / 2, (1 + level) / 2])
+        return np.exp(lo), np.exp(hi)
+
+    def sample(self, k: int, *, seed: int | None = None) -> dict[int, np.ndarray]:
+        """``k`` posterior draws of the chosen law's parameters (importance-resampled).
+
+        Returns a dict of arrays with a leading axis of length ``k``: ``a``, ``b``,
+        ``c0``, ``c``, ``d``, ``f`` and ``sigma`` (noise of natural-log y).
+        """
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k: must be a positive integer, got {k!r}.")
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        cand = self.best
+        idx = rng.choice(len(cand.weights), size=k, p=cand.weights / cand.weights.sum())
+        return {name: values[idx] for name, values in cand.param_draws().items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python data (JSON-serialisable) with everything a report needs."""
+        def params_dict(p: BNSLParams) -> dict[str, Any]:
+            return {name: np.asarray(getattr(p, name)).tolist() for name in _PARAM_NAMES}
+
+        return {
+            "n_breaks": self.n_breaks,
+            "params": params_dict(self.params),
+            "rmsle": self.rmsle,
+            "converged": self.converged,
+            "status": self.status,
+            "message": self.message,
+            "seed": self.seed,
+            "n_points": int(len(self.x)),
+            "probabilities": {str(n): p for n, p in self.probabilities.items()},
+            "candidates": {
+                str(n): {
+                    "params": params_dict(c.params),
+                    "noise": c.noise, "rmsle": c.rmsle, "log_evidence": c.log_evidence,
+                    "log_evidence_laplace": c.log_evidence_laplace, "khat": c.khat,
+                    "aic": c.aic, "bic": c.bic, "converged": c.converged, "n_modes": len(c.modes),
+                }
+                for n, c in self.candidates.items()
+            },
+        }
+
+    def __repr__(self) -> str:
+        return (f"Fit(n_breaks={self.n_breaks}, rmsle={self.rmsle:.4g}, status={self.status!r}, "
+                f"n_points={len(self.x)})")
+
+    def __str__(self) -> str:
+        from bnsl.report import format_fit  # the report's layout is its own concern
+
+        return format_fit(self)
