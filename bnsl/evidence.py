@@ -20,7 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln, logsumexp
+from jax.scipy.special import logsumexp
 
 from bnsl.posterior import N_THETA
 
@@ -53,13 +53,19 @@ def _laplace(value, curvature, mask):
     return chol, log_z
 
 
-def _log_student(x, centre, chol, mask, dof):
-    """Log density of a multivariate t over the masked entries; ``chol`` factors the precision."""
+# log Gamma((nu + d) / 2) - log Gamma(nu / 2) - d/2 log(nu pi) for every dimension d, as a
+# table: the dimension is traced (it depends on n), and lgamma is costly to compile.
+_T_NORMALISER = np.array([math.lgamma((PROPOSAL_DOF + d) / 2) - math.lgamma(PROPOSAL_DOF / 2)
+                          - 0.5 * d * math.log(PROPOSAL_DOF * math.pi) for d in range(N_THETA + 1)])
+
+
+def _log_student(x, centre, chol, mask):
+    """Log density of the multivariate t proposal over the masked entries; ``chol`` factors the precision."""
     d = jnp.sum(mask)
     maha = jnp.sum(((chol.T @ ((x - centre) * mask)) * mask) ** 2)
     log_det_precision = jnp.sum(jnp.log(jnp.diag(chol)) * mask)
-    return (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * jnp.log(dof * math.pi)
-            + log_det_precision - (dof + d) / 2 * jnp.log1p(maha / dof))
+    normaliser = jnp.asarray(_T_NORMALISER)[d.astype(jnp.int32)]
+    return normaliser + log_det_precision - (PROPOSAL_DOF + d) / 2 * jnp.log1p(maha / PROPOSAL_DOF)
 
 
 def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int) -> Evidence:
@@ -78,7 +84,9 @@ def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int)
     k_comp, k_norm, k_chi = jax.random.split(key, 3)
     comp = jax.random.categorical(k_comp, log_mix, shape=(n_draws,))
     normal = jax.random.normal(k_norm, (n_draws, N_THETA), dtype=theta.dtype)
-    chi2 = 2.0 * jax.random.gamma(k_chi, PROPOSAL_DOF / 2, (n_draws,), dtype=theta.dtype)
+    # chi-square with an integer dof as a sum of squared normals: jax.random.gamma
+    # is a rejection loop that is slow to compile.
+    chi2 = jnp.sum(jax.random.normal(k_chi, (n_draws, int(PROPOSAL_DOF)), dtype=theta.dtype) ** 2, axis=1)
     radial = jnp.sqrt(PROPOSAL_DOF / chi2)[:, None]
     # x = centre + L^-T z has covariance (L L^T)^-1 when L factors the precision.
     solve_t = lambda l, z: jax.scipy.linalg.solve_triangular(l.T, z, lower=False)
@@ -86,7 +94,7 @@ def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int)
     draws = theta[comp] + steps * mask
 
     def log_proposal(x):
-        per_comp = jax.vmap(lambda c, l: _log_student(x, c, l, mask, PROPOSAL_DOF))(theta, chol)
+        per_comp = jax.vmap(lambda c, l: _log_student(x, c, l, mask))(theta, chol)
         return logsumexp(log_mix + per_comp)
 
     target = jax.vmap(objective)(draws)

@@ -22,7 +22,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammaln
 
 from bnsl.law import BNSLParams, log_law
 from bnsl.priors import Priors, dof_of
@@ -128,11 +127,15 @@ def model_log_y_and_jacobian(theta: jax.Array, s: jax.Array, n_breaks):
 
 
 class PriorArrays(NamedTuple):
-    """Priors laid out along ``theta`` (``dof = inf`` means normal); locations in normalised units."""
+    """Priors laid out along ``theta`` (``dof = inf`` means normal); locations in normalised units.
+
+    ``log_norm`` is each density's log normalising constant less ``log scale``.
+    """
 
     loc: jax.Array
     scale: jax.Array
     dof: jax.Array
+    log_norm: jax.Array
 
 
 def prior_arrays(priors: Priors, x: np.ndarray, y: np.ndarray, scale: Scale) -> PriorArrays:
@@ -148,11 +151,10 @@ def prior_arrays(priors: Priors, x: np.ndarray, y: np.ndarray, scale: Scale) -> 
     names = (fields + ["slope_change"] * MAX_BREAKS + ["break_location"]
              + ["break_gap"] * (MAX_BREAKS - 1) + ["log_sharpness"] * MAX_BREAKS)
     loc = [getattr(priors, name).loc + shift.get(name, 0.0) for name in names]
-    return PriorArrays(
-        loc=np.asarray(loc, dtype=np.float64),
-        scale=np.asarray([getattr(priors, name).scale for name in names], dtype=np.float64),
-        dof=np.asarray([dof_of(getattr(priors, name)) for name in names], dtype=np.float64),
-    )
+    scale_ = np.asarray([getattr(priors, name).scale for name in names], dtype=np.float64)
+    dof = np.asarray([dof_of(getattr(priors, name)) for name in names], dtype=np.float64)
+    return PriorArrays(loc=np.asarray(loc, dtype=np.float64), scale=scale_, dof=dof,
+                       log_norm=np.array([log_normaliser(v) for v in dof]) - np.log(scale_))
 
 
 def heavy_tail_residual(z, dof):
@@ -169,15 +171,17 @@ def heavy_tail_residual(z, dof):
     q = z**2 / nu
     q_safe = jnp.where(q < 1e-8, 1.0, q)
     ratio = jnp.where(q < 1e-8, 1.0 - q / 2, jnp.log1p(q_safe) / q_safe)  # log1p(q)/q, smooth at 0
-    return jnp.where(finite, z, z * jnp.sqrt((nu + 1) / nu * ratio))
+    return jnp.where(finite, z * jnp.sqrt((nu + 1) / nu * ratio), z)
 
 
-def _log_normaliser(dof):
-    """Log normalising constant of the unit-scale density behind :func:`heavy_tail_residual`."""
-    finite = jnp.isfinite(dof)
-    nu = jnp.where(finite, dof, 1.0)
-    student = gammaln((nu + 1) / 2) - gammaln(nu / 2) - 0.5 * jnp.log(nu * math.pi)
-    return jnp.where(finite, -0.5 * math.log(2 * math.pi), student)
+def log_normaliser(dof: float) -> float:
+    """Log normalising constant of the unit-scale density behind :func:`heavy_tail_residual`.
+
+    A host-side constant: lgamma is costly to compile and never needs to be traced.
+    """
+    if math.isinf(dof):
+        return -0.5 * math.log(2 * math.pi)
+    return math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)
 
 
 def _standardised(theta, prior: PriorArrays):
@@ -192,7 +196,7 @@ def prior_residuals(theta, n_breaks, prior: PriorArrays) -> jax.Array:
 def log_prior(theta: jax.Array, n_breaks, prior: PriorArrays) -> jax.Array:
     """Log prior density of ``theta`` for a law with ``n_breaks`` breaks."""
     z = _standardised(theta, prior)
-    terms = -0.5 * heavy_tail_residual(z, prior.dof) ** 2 + _log_normaliser(prior.dof) - jnp.log(prior.scale)
+    terms = -0.5 * heavy_tail_residual(z, prior.dof) ** 2 + prior.log_norm
     return jnp.sum(terms * theta_mask(n_breaks))
 
 
@@ -231,7 +235,7 @@ def log_likelihood_terms(theta, s, log_y, n_breaks, student_t: bool) -> jax.Arra
     """Pointwise log density of each normalised ``log y``."""
     ones = jnp.ones_like(s)
     e = data_residuals(theta, s, log_y, ones, n_breaks, student_t)
-    return -0.5 * e**2 + _log_normaliser(likelihood_dof(student_t)) - theta[LOG_NOISE]
+    return -0.5 * e**2 + log_normaliser(likelihood_dof(student_t)) - theta[LOG_NOISE]
 
 
 def log_joint(theta, s, log_y, weight, n_breaks, prior: PriorArrays, student_t: bool) -> jax.Array:

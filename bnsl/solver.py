@@ -93,19 +93,22 @@ def make_starts(key, s, log_y, weight, n_breaks, n_starts: int) -> jax.Array:
     return jax.vmap(seed_one)(fractions, locations, log_sharpness)
 
 
-def _noise_terms(log_noise, residual, weight, prior_loc, prior_scale, prior_dof, student_t):
-    """The part of ``-log p(y, theta)`` that depends on the noise level, given the raw residuals."""
-    e = jnp.sqrt(weight) * heavy_tail_residual(residual * jnp.exp(-log_noise), likelihood_dof(student_t))
-    noise_prior = heavy_tail_residual((log_noise - prior_loc) / prior_scale, prior_dof)
-    return 0.5 * jnp.sum(e**2) + jnp.sum(weight) * log_noise + 0.5 * noise_prior**2
-
-
-def _noise_problem(theta, s, log_y, weight, n_breaks, prior, student_t):
-    """``(h, residual)``: ``h(log_noise)`` is the noise-dependent part of the objective."""
-    residual = model_log_y(theta, s, n_breaks) - log_y
-    h = lambda ln: _noise_terms(ln, residual, weight, prior.loc[LOG_NOISE], prior.scale[LOG_NOISE],
-                                prior.dof[LOG_NOISE], student_t)
-    return h, residual
+def _noise_derivatives(log_noise, residual, weight, prior, student_t):
+    """First and second derivatives in the log noise level of the part of
+    ``-log p(y, theta)`` that depends on it, given the raw residuals."""
+    z = (log_noise - prior.loc[LOG_NOISE]) / prior.scale[LOG_NOISE]
+    rho = lambda v: heavy_tail_residual(v, prior.dof[LOG_NOISE])
+    d_rho, d2_rho = jax.grad(rho)(z), jax.grad(jax.grad(rho))(z)
+    prior_d1 = rho(z) * d_rho / prior.scale[LOG_NOISE]
+    prior_d2 = (d_rho**2 + rho(z) * d2_rho) / prior.scale[LOG_NOISE] ** 2
+    n_eff = jnp.sum(weight)
+    if not student_t:
+        # 0.5 * RSS * exp(-2 l) + n l, written out: it runs inside every solver step.
+        scaled = jnp.sum(weight * residual**2) * jnp.exp(-2 * log_noise)
+        return n_eff - scaled + prior_d1, 2 * scaled + prior_d2
+    data = lambda ln: 0.5 * jnp.sum(weight * heavy_tail_residual(
+        residual * jnp.exp(-ln), likelihood_dof(True)) ** 2) + n_eff * ln
+    return jax.grad(data)(log_noise) + prior_d1, jax.grad(jax.grad(data))(log_noise) + prior_d2
 
 
 def profile_noise(theta, s, log_y, weight, n_breaks, prior, student_t, steps: int = 4):
@@ -114,15 +117,14 @@ def profile_noise(theta, s, log_y, weight, n_breaks, prior, student_t, steps: in
     Profiling the noise level out leaves a sum of squares in the other
     parameters for Levenberg-Marquardt, yet converges to the joint mode.
     """
-    h, residual = _noise_problem(theta, s, log_y, weight, n_breaks, prior, student_t)
-    dh, d2h = jax.grad(h), jax.grad(jax.grad(h))
+    residual = model_log_y(theta, s, n_breaks) - log_y
     ms = jnp.sum(weight * residual**2) / jnp.sum(weight)
     # Noise below ~1e-9 in log y is float64 rounding of the data, not information;
     # the floor keeps noiseless curves from driving the noise level to zero forever.
     start = 0.5 * jnp.log(ms + NOISE_FLOOR**2)
 
     def newton(_, ln):
-        slope, curv = dh(ln), d2h(ln)
+        slope, curv = _noise_derivatives(ln, residual, weight, prior, student_t)
         step = jnp.where(curv > 0, -slope / curv, -jnp.sign(slope))
         return jnp.maximum(ln + jnp.clip(step, -2.0, 2.0), jnp.log(NOISE_FLOOR))
 
@@ -131,8 +133,8 @@ def profile_noise(theta, s, log_y, weight, n_breaks, prior, student_t, steps: in
 
 def noise_curvature(theta, s, log_y, weight, n_breaks, prior, student_t):
     """Second derivative of ``-log p(y, theta)`` in the log noise level."""
-    h, _ = _noise_problem(theta, s, log_y, weight, n_breaks, prior, student_t)
-    return jax.grad(jax.grad(h))(theta[LOG_NOISE])
+    residual = model_log_y(theta, s, n_breaks) - log_y
+    return _noise_derivatives(theta[LOG_NOISE], residual, weight, prior, student_t)[1]
 
 
 def _residuals(theta, s, log_y, weight, n_breaks, prior, student_t):
