@@ -10,6 +10,7 @@ Example:
 """
 
 from bnsl._jax import enable_compilation_cache
+from bnsl.batch import FitFailure, Fits, fit_many
 from bnsl.fitting import fit
 from bnsl.law import BNSLParams, log_predict, predict
 from bnsl.priors import Normal, Priors, StudentT
@@ -21,12 +22,15 @@ __all__ = [
     "BNSLParams",
     "Candidate",
     "Fit",
+    "FitFailure",
+    "Fits",
     "Mode",
     "Normal",
     "Priors",
     "StudentT",
     "enable_compilation_cache",
     "fit",
+    "fit_many",
     "log_predict",
     "predict",
 ]

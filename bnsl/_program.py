@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from bnsl.evidence import Evidence, estimate
-from bnsl.posterior import PriorArrays, log_joint, theta_mask
+from bnsl.posterior import PriorArrays, log_joint, model_log_y, theta_mask
 from bnsl.solver import Optima, SolverSettings, find_optima
 
 BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -30,6 +30,7 @@ class Settings(NamedTuple):
 class Outcome(NamedTuple):
     optima: Optima
     evidence: Evidence
+    mode_rmsle: jax.Array  # (K,) RMSLE of each mode on the (unpadded) points
 
 
 def bucket_size(n_points: int) -> int:
@@ -46,7 +47,8 @@ def _fit_one_n(key, s, log_y, weight, n_breaks, prior: PriorArrays, settings: Se
     args = (s, log_y, weight, n_breaks, prior, settings.solver.student_t)
     evidence = estimate(k_draw, optima.theta, optima.log_joint, optima.valid, optima.curvature,
                         lambda th: log_joint(th, *args), theta_mask(n_breaks), settings.n_draws)
-    return Outcome(optima, evidence)
+    sq = jax.vmap(lambda th: jnp.sum(weight * (model_log_y(th, s, n_breaks) - log_y) ** 2))(optima.theta)
+    return Outcome(optima, evidence, jnp.sqrt(sq / jnp.sum(weight)))
 
 
 fit_one_n = jax.jit(_fit_one_n, static_argnames="settings")

@@ -592,11 +592,16 @@ _OPTION_OF = {"n_breaks": "--breaks", "max_breaks": "--max-breaks", "seed": "--s
 
 def translate(message: str, x_col: str = "x", y_col: str = "y") -> str:
     """A bnsl ValueError message in the command's terms (options and column names)."""
-    message = _one_line(message)
+    import re
+
+    message = _one_line(message).replace("ask for fewer breaks",
+                                         "ask for fewer breaks (--breaks, --max-breaks)")
     head, sep, rest = message.partition(": ")
     if sep and head in _OPTION_OF:
         return f"{_OPTION_OF[head]}: {rest}"
     if sep and head in ("x", "y"):
+        if re.match(r"\d+ points", rest):  # about the curve, not its x column
+            return rest
         return f"column {x_col if head == 'x' else y_col!r}: {rest}"
     return message
 
@@ -671,12 +676,20 @@ def _num(v: float) -> str:
     return f"{v:.5g}"
 
 
+def _in_cli_terms(report: str) -> str:
+    """The report's advice with the command's options for the keyword arguments of bnsl.fit."""
+    import re
+
+    return re.sub(r"\b(n_draws|n_starts|max_iterations|seed)=(\d+)",
+                  lambda m: f"--{m[1].replace('_', '-')} {m[2]}", report)
+
+
 def format_result(result: Result, args) -> str:
     fit = result.fit
     parts = []
     if result.curve.group:
         parts.append(f"=== {result.curve.label} ({len(fit.x)} points) ===")
-    parts.append(str(fit))
+    parts.append(_in_cli_terms(str(fit)))
     if result.x_pred is not None:
         what = "a new observation" if args.band == "observation" else "the curve"
         parts.append(f"[[Predictions]] (mode of the chosen law; {args.level:.0%} band for {what})")

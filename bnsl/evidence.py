@@ -34,23 +34,31 @@ class Evidence(NamedTuple):
     log_z: jax.Array          # importance-sampling estimate of log p(y | n)
     log_z_laplace: jax.Array  # Laplace mixture estimate
     mode_log_z: jax.Array     # (K,) Laplace log evidence of each mode (-inf if not valid)
-    mode_chol: jax.Array      # (K, P, P) Cholesky factor of each mode's proposal precision
+    mode_chol: jax.Array      # (K, P, P) Cholesky factor of each mode's Laplace proposal scale
     draws: jax.Array          # (D, P) proposal draws
     log_weights: jax.Array    # (D,) log importance weights (-inf where the density failed)
 
 
+class Proposal(NamedTuple):
+    """A mixture of multivariate t distributions over the masked entries of theta."""
+
+    log_mix: jax.Array   # (K,) log mixture weights
+    centre: jax.Array    # (K, P)
+    chol: jax.Array      # (K, P, P) lower Cholesky factors of the scale matrices
+
+
 def _laplace(value, curvature, mask):
-    """Cholesky factor of the precision, and the Laplace log evidence, at one mode."""
+    """Scale-matrix factor of the proposal, and the Laplace log evidence, at one mode."""
     d = jnp.sum(mask)
     # Inactive entries get an identity block: nothing added to log|H|.
     h = curvature * mask[:, None] * mask[None, :] + jnp.diag(1.0 - mask)
-    h = h / PROPOSAL_INFLATION * mask[:, None] * mask[None, :] + jnp.diag(1.0 - mask)
     # Gauss-Newton matrices are positive semi-definite; a little jitter makes them definite.
-    jitter = 1e-10 * (jnp.max(jnp.diag(h)) + 1.0)
-    chol = jnp.linalg.cholesky(h + jitter * jnp.eye(h.shape[0]))
-    log_det = 2.0 * jnp.sum(jnp.log(jnp.diag(chol))) + d * jnp.log(PROPOSAL_INFLATION)
-    log_z = value + 0.5 * d * math.log(2 * math.pi) - 0.5 * log_det
-    return chol, log_z
+    h = h + 1e-10 * (jnp.max(jnp.diag(h)) + 1.0) * jnp.eye(h.shape[0])
+    chol_h = jnp.linalg.cholesky(h)
+    log_z = value + 0.5 * d * math.log(2 * math.pi) - jnp.sum(jnp.log(jnp.diag(chol_h)))
+    cov = jax.scipy.linalg.cho_solve((chol_h, True), jnp.eye(h.shape[0]))
+    cov = cov * PROPOSAL_INFLATION * mask[:, None] * mask[None, :] + jnp.diag(1.0 - mask)
+    return jnp.linalg.cholesky(cov), log_z
 
 
 # log Gamma((nu + d) / 2) - log Gamma(nu / 2) - d/2 log(nu pi) for every dimension d, as a
@@ -60,16 +68,62 @@ _T_NORMALISER = np.array([math.lgamma((PROPOSAL_DOF + d) / 2) - math.lgamma(PROP
 
 
 def _log_student(x, centre, chol, mask):
-    """Log density of the multivariate t proposal over the masked entries; ``chol`` factors the precision."""
+    """Log density of one multivariate t component over the masked entries."""
     d = jnp.sum(mask)
-    maha = jnp.sum(((chol.T @ ((x - centre) * mask)) * mask) ** 2)
-    log_det_precision = jnp.sum(jnp.log(jnp.diag(chol)) * mask)
+    solved = jax.scipy.linalg.solve_triangular(chol, (x - centre) * mask, lower=True)
+    maha = jnp.sum((solved * mask) ** 2)
+    log_det = jnp.sum(jnp.log(jnp.diag(chol)) * mask)
     normaliser = jnp.asarray(_T_NORMALISER)[d.astype(jnp.int32)]
-    return normaliser + log_det_precision - (PROPOSAL_DOF + d) / 2 * jnp.log1p(maha / PROPOSAL_DOF)
+    return normaliser - log_det - (PROPOSAL_DOF + d) / 2 * jnp.log1p(maha / PROPOSAL_DOF)
 
 
-def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int) -> Evidence:
-    """Laplace at each mode, then importance sampling from their Student-t mixture.
+def _sample(key, proposal: Proposal, mask, n_draws: int):
+    k_comp, k_norm, k_chi = jax.random.split(key, 3)
+    dim = proposal.centre.shape[1]
+    comp = jax.random.categorical(k_comp, proposal.log_mix, shape=(n_draws,))
+    normal = jax.random.normal(k_norm, (n_draws, dim), dtype=proposal.centre.dtype)
+    # chi-square with an integer dof as a sum of squared normals: jax.random.gamma
+    # is a rejection loop that is slow to compile.
+    chi2 = jnp.sum(jax.random.normal(k_chi, (n_draws, int(PROPOSAL_DOF)), dtype=normal.dtype) ** 2, axis=1)
+    radial = jnp.sqrt(PROPOSAL_DOF / chi2)[:, None]
+    steps = jnp.einsum("dij,dj->di", proposal.chol[comp], normal * mask) * radial
+    return proposal.centre[comp] + steps * mask
+
+
+def _refit(proposal: Proposal, draws, log_weights, log_q_comp, mask) -> Proposal:
+    """One EM step of the mixture towards the weighted draws, kept defensive.
+
+    Each component moves to the mean and covariance of the draws it is
+    responsible for; it keeps a share of its old scale and weight so that a
+    poor first round cannot collapse it.
+    """
+    w = jnp.exp(log_weights - jnp.max(log_weights))
+    resp = jax.nn.softmax(proposal.log_mix + log_q_comp, axis=1) * w[:, None]  # (D, K)
+    total = jnp.sum(resp, axis=0)
+    enough = total > 1e-3 * jnp.sum(w)
+    centre = jnp.einsum("dk,dp->kp", resp, draws) / jnp.maximum(total, 1e-300)[:, None]
+    dev = (draws[None] - centre[:, None]) * mask  # (K, D, P)
+    cov = jnp.einsum("dk,kdp,kdq->kpq", resp, dev, dev) / jnp.maximum(total, 1e-300)[:, None, None]
+    old = jnp.einsum("kpi,kqi->kpq", proposal.chol, proposal.chol)
+    # A t with scale S has covariance S nu / (nu - 2): match the draws' covariance.
+    cov = (PROPOSAL_DOF - 2) / PROPOSAL_DOF * PROPOSAL_INFLATION * cov + 0.25 * old
+    cov = cov * mask[:, None] * mask[None, :] + jnp.diag(1.0 - mask)
+    chol = jnp.linalg.cholesky(cov + 1e-12 * jnp.eye(cov.shape[-1]))
+    ok = enough & jnp.all(jnp.isfinite(chol), axis=(1, 2)) & jnp.all(jnp.isfinite(centre), axis=1)
+    log_mix = jnp.log(0.8 * total / jnp.sum(total) + 0.2 * jnp.exp(proposal.log_mix) + 1e-300)
+    log_mix = jnp.where(jnp.isfinite(proposal.log_mix), log_mix, -jnp.inf)
+    return Proposal(log_mix - jax.scipy.special.logsumexp(log_mix),
+                    jnp.where(ok[:, None], centre, proposal.centre),
+                    jnp.where(ok[:, None, None], chol, proposal.chol))
+
+
+def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int,
+             rounds: int = 2) -> Evidence:
+    """Laplace at each mode, then adaptive importance sampling from a Student-t mixture.
+
+    The first round samples the Laplace mixture; each later round samples the
+    mixture refitted to the previous round's weighted draws. The estimate and
+    the draws come from the last round alone, so they stay unbiased.
 
     Args:
         theta, value, valid, curvature: the modes, ``log p(y, theta)`` there,
@@ -79,27 +133,19 @@ def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int)
     chol, mode_log_z = jax.vmap(lambda v, h: _laplace(v, h, mask))(value, curvature)
     mode_log_z = jnp.where(valid & jnp.isfinite(mode_log_z), mode_log_z, -jnp.inf)
     log_z_laplace = logsumexp(mode_log_z)
-    log_mix = mode_log_z - log_z_laplace
+    first = Proposal(mode_log_z - log_z_laplace, theta, chol)
 
-    k_comp, k_norm, k_chi = jax.random.split(key, 3)
-    comp = jax.random.categorical(k_comp, log_mix, shape=(n_draws,))
-    normal = jax.random.normal(k_norm, (n_draws, N_THETA), dtype=theta.dtype)
-    # chi-square with an integer dof as a sum of squared normals: jax.random.gamma
-    # is a rejection loop that is slow to compile.
-    chi2 = jnp.sum(jax.random.normal(k_chi, (n_draws, int(PROPOSAL_DOF)), dtype=theta.dtype) ** 2, axis=1)
-    radial = jnp.sqrt(PROPOSAL_DOF / chi2)[:, None]
-    # x = centre + L^-T z has covariance (L L^T)^-1 when L factors the precision.
-    solve_t = lambda l, z: jax.scipy.linalg.solve_triangular(l.T, z, lower=False)
-    steps = jax.vmap(solve_t)(chol[comp], normal * mask) * radial
-    draws = theta[comp] + steps * mask
+    def one_round(proposal, round_key):
+        draws = _sample(round_key, proposal, mask, n_draws)
+        per_comp = jax.vmap(lambda x: jax.vmap(lambda c, l: _log_student(x, c, l, mask))(
+            proposal.centre, proposal.chol))(draws)  # (D, K)
+        log_q = logsumexp(proposal.log_mix + per_comp, axis=1)
+        log_w = jax.vmap(objective)(draws) - log_q
+        log_w = jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
+        return _refit(proposal, draws, log_w, per_comp, mask), (draws, log_w)
 
-    def log_proposal(x):
-        per_comp = jax.vmap(lambda c, l: _log_student(x, c, l, mask))(theta, chol)
-        return logsumexp(log_mix + per_comp)
-
-    target = jax.vmap(objective)(draws)
-    log_weights = target - jax.vmap(log_proposal)(draws)
-    log_weights = jnp.where(jnp.isfinite(log_weights), log_weights, -jnp.inf)
+    _, (draws, log_weights) = jax.lax.scan(one_round, first, jax.random.split(key, rounds))
+    draws, log_weights = draws[-1], log_weights[-1]
     log_z = logsumexp(log_weights) - math.log(n_draws)
     return Evidence(log_z, log_z_laplace, mode_log_z, chol, draws, log_weights)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Literal
 
@@ -13,9 +14,9 @@ from scipy.special import logsumexp
 from bnsl._jax import float64
 from bnsl._program import Outcome, Settings, bucket_size, fit_one_n
 from bnsl.evidence import smoothed_weights
-from bnsl.posterior import MAX_BREAKS, Scale, noise_sd, prior_arrays, to_params
+from bnsl.posterior import Scale, noise_sd, prior_arrays, to_params
 from bnsl.priors import Priors, check_priors
-from bnsl.result import KHAT_RELIABLE, Candidate, Fit, Mode, log_curves
+from bnsl.result import KHAT_RELIABLE, Candidate, Fit, Mode
 from bnsl.solver import SolverSettings
 from bnsl.validation import check_curve, check_n_breaks
 
@@ -47,32 +48,30 @@ def build_settings(n_starts: int, max_iterations: int, n_draws: int, likelihood:
     return Settings(solver=solver, n_draws=int(n_draws))
 
 
-def candidate_from(outcome: Outcome, n: int, x, y, scale: Scale, student_t: bool) -> Candidate:
+# Candidates this improbable carry no posterior draws: they cannot move an
+# average or a band, and dropping them bounds memory for thousands of curves.
+KEEP_DRAWS_ABOVE = 1e-6
+
+
+def candidate_from(outcome: Outcome, n: int, n_points: int, scale: Scale, student_t: bool) -> Candidate:
     """Host-side summary of one compiled run (one curve, one number of breaks)."""
-    opt, ev = outcome
-    valid = np.asarray(opt.valid)
-    thetas = np.asarray(opt.theta)
-    log_y = np.log(y)
-    modes = []
-    for k in np.flatnonzero(valid):
-        resid = log_curves(thetas[k][None], n, scale, x)[0] - log_y
-        modes.append(Mode(to_params(thetas[k], n, scale), float(opt.log_joint[k]),
-                          float(ev.mode_log_z[k]), float(np.sqrt(np.mean(resid**2))),
-                          bool(opt.converged[k])))
-    if not modes:
+    opt, ev, mode_rmsle = outcome
+    valid = np.flatnonzero(np.asarray(opt.valid))
+    if valid.size == 0:
         raise FloatingPointError(f"no finite optimum for n_breaks={n}")
-    best = int(np.flatnonzero(valid)[0])
+    thetas = np.asarray(opt.theta)
+    modes = tuple(Mode(to_params(thetas[k], n, scale), float(opt.log_joint[k]),
+                       float(ev.mode_log_z[k]), float(mode_rmsle[k]), bool(opt.converged[k]))
+                  for k in valid)
     weights, khat = smoothed_weights(np.asarray(ev.log_weights))
     rmsle = modes[0].rmsle
-    n_points = len(x)
     sigma_ml = max(rmsle, 1e-300)
     log_lik = -0.5 * n_points * (math.log(2 * math.pi * sigma_ml**2) + 1.0)
-    log_z = float(ev.log_z)
     return Candidate(
-        n_breaks=n, params=modes[0].params, noise=noise_sd(thetas[best]), rmsle=rmsle,
-        log_evidence=log_z, log_evidence_laplace=float(ev.log_z_laplace), khat=khat,
-        modes=tuple(modes), converged=modes[0].converged, log_likelihood=log_lik,
-        n_points=n_points, scale=scale, student_t=student_t, theta=thetas[best],
+        n_breaks=n, params=modes[0].params, noise=noise_sd(thetas[valid[0]]), rmsle=rmsle,
+        log_evidence=float(ev.log_z), log_evidence_laplace=float(ev.log_z_laplace), khat=khat,
+        modes=modes, converged=modes[0].converged, log_likelihood=log_lik,
+        n_points=n_points, scale=scale, student_t=student_t, theta=thetas[valid[0]],
         draws=np.asarray(ev.draws), weights=weights,
     )
 
@@ -97,20 +96,44 @@ def choose(candidates: dict[int, Candidate], n_prior: dict[int, float] | None):
     return {n: float(p) for n, p in zip(ns, probs)}, ns[int(np.argmax(probs))]
 
 
-def status_of(candidates: dict[int, Candidate], chosen: int, auto: bool) -> tuple[str, str]:
+def status_of(candidates: dict[int, Candidate], chosen: int) -> tuple[str, str]:
+    """The fit's status and a message that says what to do next."""
     cand = candidates[chosen]
     if not cand.converged:
         return "not_converged", (
             f"The solver stopped at its iteration limit for n_breaks={chosen} before reaching its "
             "tolerance; the fit may still be improving. Pass max_iterations=400 or n_starts=128, "
             "or a different seed, and compare.")
-    unreliable = [n for n, c in candidates.items() if not c.khat <= KHAT_RELIABLE]
-    if chosen in unreliable or (auto and unreliable):
+    # An unreliable rival matters only if its optimistic (Laplace) estimate could
+    # overturn the choice; a spare break's funnel-shaped posterior often has a
+    # high k-hat without being a contender.
+    doubtful = [n for n, c in candidates.items() if not c.khat <= KHAT_RELIABLE
+                and (n == chosen or max(c.log_evidence, c.log_evidence_laplace) > cand.log_evidence)]
+    if doubtful:
         return "unreliable_evidence", (
-            f"Pareto k-hat above {KHAT_RELIABLE} for n_breaks={unreliable}: the importance-sampling "
-            "evidence and posterior draws there are unreliable (the posterior is far from the "
-            "Laplace mixture). Pass n_draws=8192, or compare with fixed n_breaks and with BIC.")
-    return "success", "Converged; evidence estimates reliable (Pareto k-hat <= 0.7)."
+            f"Pareto k-hat above {KHAT_RELIABLE} for n_breaks={doubtful}: the importance-sampling "
+            "evidence there is unreliable and could change the choice. Pass n_draws=8192 and a "
+            "few seeds and compare, or fix n_breaks and compare BIC.")
+    return "success", "Converged; the evidence that decides the choice is reliable (Pareto k-hat <= 0.7)."
+
+
+def assemble(x, y, candidates: dict[int, Candidate], *, n_prior, seed: int,
+             x_name: str, y_name: str) -> Fit:
+    """Choose among the candidates and build the :class:`Fit`."""
+    probabilities, chosen = choose(candidates, n_prior)
+    # Negligible candidates keep their summaries but drop their draws.
+    candidates = {n: c if probabilities[n] > KEEP_DRAWS_ABOVE or n == chosen else
+                  dataclasses.replace(c, draws=c.draws[:0], weights=c.weights[:0])
+                  for n, c in candidates.items()}
+    status, message = status_of(candidates, chosen)
+    return Fit(x=x, y=y, candidates=candidates, n_breaks=chosen, probabilities=probabilities,
+               status=status, message=message, seed=seed, x_name=x_name, y_name=y_name)
+
+
+def check_seed(seed) -> int:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed: must be an integer, got {seed!r}.")
+    return int(seed)
 
 
 def fit(x, y, *, n_breaks: int | Literal["auto"] = "auto", max_breaks: int = DEFAULT_MAX_BREAKS,
@@ -160,21 +183,18 @@ def fit(x, y, *, n_breaks: int | Literal["auto"] = "auto", max_breaks: int = DEF
     x, y = check_curve(x, y)
     ns = check_n_breaks(n_breaks, max_breaks, len(x))
     priors = check_priors(Priors() if priors is None else priors)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"seed: must be an integer, got {seed!r}.")
+    seed = check_seed(seed)
     settings = build_settings(n_starts, max_iterations, n_draws, likelihood)
     student_t = settings.solver.student_t
 
     scale, s, log_y, weight, prior = prepare_curve(x, y, priors, bucket_size(len(x)))
     candidates = {}
     with float64():
-        key = jax.random.PRNGKey(int(seed))
+        key = jax.random.PRNGKey(seed)
         args = [jnp.asarray(v) for v in (s, log_y, weight)]
         prior = type(prior)(*(jnp.asarray(v) for v in prior))
         for n in ns:
             outcome = fit_one_n(jax.random.fold_in(key, n), *args, n, prior, settings)
-            candidates[n] = candidate_from(jax.device_get(outcome), n, x, y, scale, student_t)
-    probabilities, chosen = choose(candidates, n_prior)
-    status, message = status_of(candidates, chosen, n_breaks == "auto")
-    return Fit(x=x, y=y, candidates=candidates, n_breaks=chosen, probabilities=probabilities,
-               status=status, message=message, seed=int(seed), x_name=x_name, y_name=y_name)
+            candidates[n] = candidate_from(jax.device_get(outcome), n, len(x), scale, student_t)
+    return assemble(x, y, candidates, n_prior=n_prior, seed=seed,
+                    x_name=x_name, y_name=y_name)

@@ -35,7 +35,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import Formatter, Locator, LogFormatterSciNotation, LogLocator, NullFormatter
+from matplotlib.ticker import (Formatter, Locator, LogFormatterSciNotation, LogLocator,
+                               MaxNLocator, NullFormatter)
 
 __all__ = ["PALETTE", "plot_evidence", "plot_fit", "plot_many", "segment_laws", "update_legend"]
 
@@ -64,6 +65,7 @@ DOUBLE_COLUMN_WIDTH = 7.0
 FIT_WIDTH = 1.3
 BAND_ALPHA = 0.22
 N_GRID = 256
+COMPONENT_REACH = 10.0  # segments are drawn this factor in x beyond their breaks
 
 _GID = "bnsl"
 
@@ -77,27 +79,45 @@ def _fit_index(ax: Axes) -> int:
     return sum(1 for line in ax.get_lines() if (line.get_gid() or "").startswith(f"{_GID}-fit-"))
 
 
-# Log axes spanning less than this many decades get ticks at 1, 2, 5 x 10^k (more
-# of them below 1.2 decades) labelled as plain numbers: matplotlib's default labels
-# minor ticks there as "3 x 10^2 4 x 10^2", which collide at 3.3 in.
-FEW_DECADES = 2.2
+# Matplotlib labels the minor ticks of a log axis spanning few decades as
+# "3 x 10^2  4 x 10^2", which collide at 3.3 in. Instead, ticks go at a few round
+# multiples of 10^k, written as plain numbers (200, 0.5) where they are short; the
+# tiers below are (decades spanned above which they apply, multiples), densest
+# last. Above the first tier the axis has matplotlib's ticks at powers of ten.
 _PLAIN_LO, _PLAIN_HI = 1e-3, 1e5  # numbers in this range are written out (0.002, 20000)
-
-
-def _decades(axis) -> float:
-    lo, hi = sorted(axis.get_view_interval())
-    return math.log10(hi / lo) if lo > 0 and hi > 0 else float("inf")
+_TIERS = {
+    # y axes: labels stack vertically, so more of them fit.
+    "plain-y": ((2.2, None), (1.2, (1, 2, 5)), (0.8, (1, 2, 3, 5)),
+                (0.3, (1, 1.5, 2, 3, 4, 5, 6, 8)), (0.0, tuple(range(1, 10)))),
+    "plain-x": ((1.6, None), (0.8, (1, 2, 5)), (0.3, (1, 2, 3, 5)), (0.0, tuple(range(1, 10)))),
+    # "2x10^7" is three times as wide as "200": fewer of them fit.
+    "sci": ((1.2, None), (0.6, (1, 3)), (0.3, (1, 2, 5)), (0.0, tuple(range(1, 10)))),
+}
 
 
 class LogTicks(Locator):
     """Major ticks of a log axis that stay readable however few decades it spans."""
 
-    def __init__(self):
+    def __init__(self, horizontal: bool = True):
+        self.horizontal = horizontal
         self._wide = LogLocator(base=10.0)
 
     def set_axis(self, axis):
         super().set_axis(axis)
         self._wide.set_axis(axis)
+
+    def subs(self, vmin, vmax):
+        """The multiples of 10^k to tick between vmin and vmax; None for powers of ten."""
+        vmin, vmax = sorted((vmin, vmax))
+        if not (vmin > 0 and vmax > 0):
+            return None
+        decades = math.log10(vmax / vmin)
+        plain = _PLAIN_LO <= vmin and vmax < _PLAIN_HI
+        tiers = _TIERS["sci" if not plain else "plain-x" if self.horizontal else "plain-y"]
+        for threshold, subs in tiers:
+            if decades > threshold:
+                return subs
+        return tiers[-1][1]
 
     def __call__(self):
         vmin, vmax = sorted(self.axis.get_view_interval())
@@ -105,26 +125,17 @@ class LogTicks(Locator):
 
     def tick_values(self, vmin, vmax):
         vmin, vmax = sorted((vmin, vmax))
-        if not (vmin > 0 and vmax > 0):
+        subs = self.subs(vmin, vmax)
+        if subs is None:
             return self._wide.tick_values(vmin, vmax)
-        decades = math.log10(vmax / vmin)
-        # Labels like "2x10^7" are three times as wide as "200": fewer of them fit.
-        plain = _PLAIN_LO <= vmin and vmax < _PLAIN_HI
-        if decades > (FEW_DECADES if plain else 1.2):
-            return self._wide.tick_values(vmin, vmax)
-        if decades > 1.2:
-            subs = (1, 2, 5)
-        elif decades > 0.8:
-            subs = (1, 2, 3, 5) if plain else (1, 3)
-        else:
-            subs = (1, 1.5, 2, 3, 4, 5, 6, 8) if plain else (1, 2, 5)
         lo, hi = math.floor(math.log10(vmin)), math.ceil(math.log10(vmax))
         ticks = np.array([m * 10.0**e for e in range(lo, hi + 1) for m in subs])
         # One tick beyond each end, as matplotlib's locators give, for limits to snap to.
         inside = (ticks >= vmin * (1 - 1e-9)) & (ticks <= vmax * (1 + 1e-9))
         idx = np.flatnonzero(inside)
-        if idx.size == 0:
-            return self._wide.tick_values(vmin, vmax)
+        if idx.size < 3:
+            # A sliver of a decade: evenly spaced round numbers, as on a linear axis.
+            return MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
         return ticks[max(idx[0] - 1, 0):idx[-1] + 2]
 
     def view_limits(self, vmin, vmax):
@@ -132,7 +143,7 @@ class LogTicks(Locator):
 
 
 class LogLabels(Formatter):
-    """Plain numbers (``200``, ``0.5``) on a log axis spanning few decades, else ``10^k``."""
+    """Plain numbers (``200``, ``0.5``) where :class:`LogTicks` ticks multiples, else ``10^k``."""
 
     def __init__(self):
         self._sci = LogFormatterSciNotation(labelOnlyBase=False)
@@ -146,11 +157,9 @@ class LogLabels(Formatter):
         self._sci.set_locs(locs)
 
     def __call__(self, x, pos=None):
-        if self.axis is not None and not isinstance(self.axis.get_major_locator(), LogTicks):
-            return self._sci(x, pos)
-        lo, hi = sorted(self.axis.get_view_interval()) if self.axis is not None else (x, x)
-        plain = _PLAIN_LO <= lo and hi < _PLAIN_HI
-        if self.axis is not None and _decades(self.axis) > (FEW_DECADES if plain else 1.2):
+        locator = self.axis.get_major_locator() if self.axis is not None else None
+        if (not isinstance(locator, LogTicks)
+                or locator.subs(*self.axis.get_view_interval()) is None):
             return self._sci(x, pos)
         if x <= 0:
             return ""
@@ -164,7 +173,7 @@ class LogLabels(Formatter):
 
 def _tidy_log_axis(axis) -> None:
     if axis.get_scale() == "log" and not isinstance(axis.get_major_locator(), LogTicks):
-        axis.set_major_locator(LogTicks())
+        axis.set_major_locator(LogTicks(horizontal=axis.axis_name == "x"))
         axis.set_major_formatter(LogLabels())
         axis.set_minor_formatter(NullFormatter())
 
@@ -313,7 +322,8 @@ def plot_fit(fit, *, ax: Axes | None = None, extrapolate_to: float | None = None
         breaks: mark each break ``d_i`` inside the plotted range with a dotted
             vertical line.
         components: draw each segment's asymptotic power law
-            (:func:`segment_laws`) as a faint dashed line.
+            (:func:`segment_laws`) as a faint dashed line, over its stretch
+            between breaks and a decade beyond.
         label: the fit's legend entry; default ``"BNSL, 1 break"`` and so on.
         color: the fit's colour; default the next one of :data:`PALETTE`.
         yscale: ``"log"`` or ``"linear"``.
@@ -355,9 +365,10 @@ def plot_fit(fit, *, ax: Axes | None = None, extrapolate_to: float | None = None
     # The fitted points, once per curve and per Axes.
     ref_y = np.concatenate([y, y_all])
     if data:
-        data_lines = [ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith(f"{_GID}-data-")]
+        data_lines = [ln for ln in ax.get_lines()
+                      if (ln.get_gid() or "").startswith(f"{_GID}-data-")]
         if not any(_same_data(ln, x, y) for ln in data_lines):
-            ax.plot(x, y, ls="none", marker="o", ms=3.0 if len(x) <= 80 else 2.2,
+            ax.plot(x, y, ls="none", marker="o", ms=3.0 if len(x) <= 40 else 2.2,
                     mfc=to_rgba(color, 0.45), mec=color, mew=0.6, zorder=2.4,
                     label="_nolegend_" if data_lines else "data", gid=_gid("data", k))
 
@@ -377,7 +388,8 @@ def plot_fit(fit, *, ax: Axes | None = None, extrapolate_to: float | None = None
         lim_lo, lim_hi = _span(y_lo_ref, y_hi_ref, yscale, 0.5)
         clipped = np.clip(np.concatenate([band_lo, band_hi]), lim_lo, lim_hi)
         finite = np.isfinite(clipped) & (clipped > 0 if yscale == "log" else True)
-        ax.update_datalim(np.column_stack([np.concatenate([x_all, x_all])[finite], clipped[finite]]))
+        x_twice = np.concatenate([x_all, x_all])
+        ax.update_datalim(np.column_stack([x_twice[finite], clipped[finite]]))
 
     x_view_lo, x_view_hi = float(x_all.min()), float(x_all.max())
     params = fit.params
@@ -387,11 +399,15 @@ def plot_fit(fit, *, ax: Axes | None = None, extrapolate_to: float | None = None
                 ax.axvline(d, color=color, lw=0.8, ls=":", alpha=0.8, zorder=1.5,
                            label="_nolegend_", gid=_gid(f"break{i + 1}", k))
     if components:
-        # Each segment where it stays near the plotted values; beyond, it runs off the plot.
+        # Each segment over its own stretch between breaks and a decade either side,
+        # and only where it stays near the plotted values.
         lim_lo, lim_hi = _span(y_lo_ref, y_hi_ref, yscale, 0.05)
         x_comp = np.geomspace(x_view_lo, x_view_hi, N_GRID)
+        edges = np.concatenate([[0.0], np.atleast_1d(np.asarray(params.d, float)), [np.inf]])
         for i, seg in enumerate(segment_laws(params, x_comp)):
-            seg = np.where((seg >= lim_lo) & (seg <= lim_hi), seg, np.nan)
+            near = ((x_comp >= edges[i] / COMPONENT_REACH)
+                    & (x_comp <= edges[i + 1] * COMPONENT_REACH))
+            seg = np.where(near & (seg >= lim_lo) & (seg <= lim_hi), seg, np.nan)
             if np.isfinite(seg).any():
                 ax.plot(x_comp, seg, color=color, lw=0.8, ls=(0, (3, 2)), alpha=0.55, zorder=1.8,
                         label="_nolegend_", gid=_gid(f"segment{i}", k))

@@ -207,11 +207,13 @@ class Fit:
         """
         if not average:
             return self.best.predict(x)
-        total = 0.0
+        total, mass = 0.0, 0.0
         for n, cand in self.candidates.items():
-            curves = log_curves(cand.draws, n, cand.scale, x)
-            total = total + self.probabilities[n] * (cand.weights @ curves)
-        return np.exp(total)
+            if len(cand.weights):  # candidates without draws have negligible probability
+                curves = log_curves(cand.draws, n, cand.scale, x)
+                total = total + self.probabilities[n] * (cand.weights @ curves)
+                mass += self.probabilities[n]
+        return np.exp(total / mass)
 
     def _pooled_draws(self, x, average: bool, kind: str, rng: np.random.Generator):
         """Log-y draws at x over candidates, with their weights."""
@@ -220,6 +222,8 @@ class Fit:
         chosen = self.candidates if average else {self.n_breaks: self.best}
         values, weights = [], []
         for n, cand in chosen.items():
+            if not len(cand.weights):
+                continue  # negligible posterior probability: dropped its draws
             curves = log_curves(cand.draws, n, cand.scale, x)
             if kind == "observation":
                 sigma = np.exp(cand.draws[:, LOG_NOISE])[:, None]
