@@ -18,6 +18,17 @@ from bnsl.result import Candidate, Fit, Mode
 
 __version__ = "0.1.0"
 
+# Plotting pulls in matplotlib (about a second): load it on first use only.
+_LAZY = {"plot": "plot_fit", "plot_evidence": "plot_evidence", "plot_many": "plot_many"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from bnsl import plotting
+
+        return getattr(plotting, _LAZY[name])
+    raise AttributeError(f"module 'bnsl' has no attribute {name!r}")
+
 __all__ = [
     "BNSLParams",
     "Candidate",
@@ -32,5 +43,8 @@ __all__ = [
     "fit",
     "fit_many",
     "log_predict",
+    "plot",
+    "plot_evidence",
+    "plot_many",
     "predict",
 ]

@@ -799,7 +799,7 @@ def write_plot(path: str, results: list[Result], args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only: never open a window
-    from bnsl.plot import plot_fit, plot_many
+    from bnsl.plotting import plot_fit, plot_many
 
     if len(results) == 1 and not results[0].curve.group:
         drawn = plot_fit(results[0].fit, extrapolate_to=_extrapolate_to(results[0]),
@@ -847,8 +847,8 @@ def run(args) -> int:
     if args.plot:
         import importlib.util
 
-        if importlib.util.find_spec("bnsl.plot") is None:
-            raise CliError("--plot: this installation of bnsl has no bnsl.plot module")
+        if importlib.util.find_spec("bnsl.plotting") is None:
+            raise CliError("--plot: this installation of bnsl has no bnsl.plotting module")
     if args.output and args.plot and Path(args.output).resolve() == Path(args.plot).resolve():
         raise CliError("--output and --plot: give two different paths")
     x_pred = predict_points(args)

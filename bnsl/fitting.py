@@ -72,7 +72,7 @@ def candidate_from(outcome: Outcome, n: int, n_points: int, scale: Scale, studen
         log_evidence=float(ev.log_z), log_evidence_laplace=float(ev.log_z_laplace), khat=khat,
         modes=modes, converged=modes[0].converged, log_likelihood=log_lik,
         n_points=n_points, scale=scale, student_t=student_t, theta=thetas[valid[0]],
-        draws=np.asarray(ev.draws), weights=weights,
+        curvature=np.asarray(opt.curvature[valid[0]]), draws=np.asarray(ev.draws), weights=weights,
     )
 
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 from bnsl._jax import float64
+from bnsl._program import bucket_size
 from bnsl.law import BNSLParams
-from bnsl.posterior import LOG_NOISE, STUDENT_T_LIKELIHOOD_DOF, Scale, model_log_y, to_params
+from bnsl.posterior import (LOG_NOISE, STUDENT_T_LIKELIHOOD_DOF, Scale, log_likelihood_terms,
+                            model_log_y, model_log_y_and_jacobian, theta_mask, to_params)
 from bnsl.validation import as_positive_vector, n_parameters
 
 KHAT_RELIABLE = 0.7
@@ -47,8 +51,9 @@ class Candidate:
         modes: the distinct optima found, best first.
         converged: whether the solver stopped on its tolerance at the best mode.
         log_likelihood: Gaussian log likelihood of log y at the mode (for AIC, BIC).
-        theta, draws, weights: the mode, the posterior draws and their
-            (Pareto-smoothed, normalised) importance weights, in the solver's units.
+        theta, curvature, draws, weights: the mode, the Gauss-Newton curvature of
+            ``-log p`` there, the posterior draws and their (Pareto-smoothed,
+            normalised) importance weights, all in the solver's units.
     """
 
     n_breaks: int
@@ -65,6 +70,7 @@ class Candidate:
     scale: Scale
     student_t: bool
     theta: np.ndarray
+    curvature: np.ndarray
     draws: np.ndarray
     weights: np.ndarray
 
@@ -91,6 +97,37 @@ class Candidate:
         """The law at the mode."""
         return np.exp(self.log_predict(x))
 
+    def delta_interval(self, x, level: float = 0.9, *, kind: str = "curve"):
+        """A band from the covariance at the mode (delta method), as lmfit reports.
+
+        Kept as a baseline for the benchmarks: it ignores every other mode and
+        the posterior's skew, and is usually too narrow far from the data.
+        """
+        check_band_options(level, kind)
+        x = as_positive_vector(x, "x", allow_scalar=True)
+        mask = theta_mask_np(self.n_breaks)
+        h = self.curvature * np.outer(mask, mask) + np.diag(1.0 - mask)
+        cov = np.linalg.pinv(h) * np.outer(mask, mask)
+        with float64():
+            log_y, jac = model_log_y_and_jacobian(jnp.asarray(self.theta), jnp.asarray(self.scale.s(x)),
+                                                  self.n_breaks)
+        log_y, jac = np.asarray(log_y) + self.scale.log_y_ref, np.asarray(jac)
+        var = np.einsum("ip,pq,iq->i", jac, cov, jac)
+        if kind == "observation":
+            var = var + self.noise**2
+        half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
+        return np.exp(log_y - half), np.exp(log_y + half)
+
+    def pointwise_log_likelihood(self, x, y) -> np.ndarray:
+        """``log p(log y_j | theta)`` for every posterior draw and point: ``(draws, points)``."""
+        x = as_positive_vector(x, "x")
+        y = as_positive_vector(y, "y")
+        with float64():
+            s = jnp.asarray(self.scale.s(x))
+            log_y = jnp.asarray(np.log(y) - self.scale.log_y_ref)
+            out = _pointwise(jnp.asarray(self.draws), s, log_y, self.n_breaks, self.student_t)
+        return np.asarray(out)
+
     def param_draws(self) -> dict[str, np.ndarray]:
         """Each parameter at every posterior draw, in real units (weights: :attr:`weights`)."""
         per_draw = [to_params(th, self.n_breaks, self.scale) for th in self.draws]
@@ -110,6 +147,22 @@ class Candidate:
                 f"rmsle={self.rmsle:.4g}, khat={self.khat:.2f})")
 
 
+def check_band_options(level: float, kind: str) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level: must be between 0 and 1 (e.g. 0.9), got {level!r}.")
+    if kind not in ("curve", "observation"):
+        raise ValueError(f"kind: must be 'curve' or 'observation', got {kind!r}.")
+
+
+def theta_mask_np(n_breaks: int) -> np.ndarray:
+    return np.asarray(theta_mask(n_breaks), dtype=np.float64)
+
+
+@partial(jax.jit, static_argnames="student_t")
+def _pointwise(thetas, s, log_y, n_breaks, student_t):
+    return jax.vmap(lambda th: log_likelihood_terms(th, s, log_y, n_breaks, student_t))(thetas)
+
+
 @jax.jit
 def _curves(thetas, s, n_breaks):
     return jax.vmap(lambda th: model_log_y(th, s, n_breaks))(thetas)
@@ -118,9 +171,12 @@ def _curves(thetas, s, n_breaks):
 def log_curves(thetas: np.ndarray, n_breaks: int, scale: Scale, x) -> np.ndarray:
     """``log y`` at ``x`` for each row of ``thetas``: shape ``(len(thetas), len(x))``."""
     x = as_positive_vector(x, "x", allow_scalar=True)
+    s = scale.s(x)
+    # Pad to a bucket size so that every length of x reuses a few compilations.
+    padded = np.pad(s, (0, bucket_size(len(s)) - len(s)))
     with float64():
-        out = _curves(jnp.asarray(thetas, jnp.float64), jnp.asarray(scale.s(x)), n_breaks)
-    return np.asarray(out) + scale.log_y_ref
+        out = _curves(jnp.asarray(thetas, jnp.float64), jnp.asarray(padded), n_breaks)
+    return np.asarray(out)[:, : len(s)] + scale.log_y_ref
 
 
 def weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs) -> np.ndarray:
@@ -217,8 +273,6 @@ class Fit:
 
     def _pooled_draws(self, x, average: bool, kind: str, rng: np.random.Generator):
         """Log-y draws at x over candidates, with their weights."""
-        if kind not in ("curve", "observation"):
-            raise ValueError(f"kind: must be 'curve' or 'observation', got {kind!r}.")
         chosen = self.candidates if average else {self.n_breaks: self.best}
         values, weights = [], []
         for n, cand in chosen.items():
@@ -246,8 +300,7 @@ class Fit:
             average: pool every candidate by its posterior probability.
             seed: for the noise draws of ``kind="observation"``; defaults to the fit's.
         """
-        if not 0 < level < 1:
-            raise ValueError(f"level: must be between 0 and 1 (e.g. 0.9), got {level!r}.")
+        check_band_options(level, kind)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         values, weights = self._pooled_draws(x, average, kind, rng)
         lo, hi = weighted_quantiles(values, weights, [(1 - level) / 2, (1 + level) / 2])
@@ -259,12 +312,43 @@ class Fit:
         Returns a dict of arrays with a leading axis of length ``k``: ``a``, ``b``,
         ``c0``, ``c``, ``d``, ``f`` and ``sigma`` (noise of natural-log y).
         """
+        idx = self._resample(k, seed)
+        return {name: values[idx] for name, values in self.best.param_draws().items()}
+
+    def delta_interval(self, x, level: float = 0.9, *, kind: str = "curve"):
+        """The chosen law's delta-method band (lmfit's); see :meth:`Candidate.delta_interval`."""
+        return self.best.delta_interval(x, level, kind=kind)
+
+    def _resample(self, k: int, seed: int | None) -> np.ndarray:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k: must be a positive integer, got {k!r}.")
         rng = np.random.default_rng(self.seed if seed is None else seed)
+        w = self.best.weights
+        return rng.choice(len(w), size=k, p=w / w.sum())
+
+    def to_arviz(self, k: int = 1000, *, seed: int | None = None):
+        """The chosen law's posterior as an ``arviz.InferenceData``.
+
+        ``k`` importance-resampled draws (one chain) of every parameter, the
+        pointwise log likelihood of each observed ``log y`` (so ``az.loo`` and
+        ``az.waic`` work), and the observed data. Built with ``arviz.from_dict``,
+        which arviz 0.x (what pip installs for Python 3.11) provides.
+        """
+        import arviz as az  # deferred: slow to import, needed only here
+
         cand = self.best
-        idx = rng.choice(len(cand.weights), size=k, p=cand.weights / cand.weights.sum())
-        return {name: values[idx] for name, values in cand.param_draws().items()}
+        idx = self._resample(k, seed)
+        draws = {name: v[idx][None] for name, v in cand.param_draws().items()}
+        loglik = cand.pointwise_log_likelihood(self.x, self.y)[idx][None]
+        dims = {name: ["break"] for name in ("c", "d", "f")} | {"log_y": ["point"]}
+        return az.from_dict(
+            posterior=draws,
+            log_likelihood={"log_y": loglik},
+            observed_data={"log_y": np.log(self.y)},
+            constant_data={"x": self.x},
+            coords={"break": np.arange(1, cand.n_breaks + 1), "point": np.arange(len(self.x))},
+            dims=dims | {"x": ["point"]},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python data (JSON-serialisable) with everything a report needs."""

@@ -1,4 +1,4 @@
-"""bnsl.plot: what is drawn, where, and that nothing global changes."""
+"""bnsl.plotting: what is drawn, where, and that nothing global changes."""
 
 import matplotlib
 
@@ -11,7 +11,7 @@ from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
 import bnsl  # noqa: E402
-from bnsl.plot import PALETTE, plot_evidence, plot_fit, plot_many, segment_laws  # noqa: E402
+from bnsl.plotting import PALETTE, plot_evidence, plot_fit, plot_many, segment_laws  # noqa: E402
 
 X = np.geomspace(1e2, 1e6, 20)
 LAW_A = bnsl.BNSLParams(0.05, 3.0, 0.1, [0.5], [1e4], [0.2])

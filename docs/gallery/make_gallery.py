@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import bnsl  # noqa: E402
-from bnsl.plot import plot_evidence, plot_fit, plot_many, update_legend  # noqa: E402
+from bnsl.plotting import plot_evidence, plot_fit, plot_many, update_legend  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -170,7 +170,7 @@ def fig_double_descent() -> None:
     xcol = meta.get("x", {}).get("column", "step")
     ycol = meta.get("y", {}).get("column", "test_mse")
     fit = bnsl.fit(frame[xcol], frame[ycol], x_name="gradient-descent steps", y_name="test MSE")
-    ax = plot_fit(fit, components=True)
+    ax = plot_fit(fit)
     save(ax.figure, "double_descent")
     _FITS["double_descent"] = fit
 

@@ -14,7 +14,7 @@ Example:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import numpy as np, bnsl
-    >>> from bnsl.plot import plot_fit
+    >>> from bnsl.plotting import plot_fit
     >>> x = np.logspace(2, 5, 20)
     >>> fit = bnsl.fit(x, 0.1 + 3 * x**-0.3, n_breaks=0)
     >>> ax = plot_fit(fit, extrapolate_to=1e7)
