@@ -113,6 +113,13 @@ def _curves_from(data, x, y, by) -> tuple[dict[Hashable, tuple[Any, Any]], list[
                      f"sequence of (x, y) pairs or a dict of them, got {type(data).__name__}.")
 
 
+def _chunk_width(n_curves: int, chunk_size: int) -> int:
+    """Curves per compiled call: a power of two up to ``chunk_size``, a multiple of the devices."""
+    devices = jax.device_count()
+    width = min(chunk_size, 1 << max(n_curves - 1, 0).bit_length())
+    return -(-width // devices) * devices
+
+
 def _device_sharding(batch: int):
     """Shard the curve axis over every device, when there is more than one and it divides."""
     devices = jax.devices()
@@ -134,8 +141,9 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
             sequence (or dict) of ``(x, y)`` pairs.
         x, y: the DataFrame's columns for x and y.
         by: the column(s) that identify a curve.
-        chunk_size: curves per compiled call; a multiple of the device count
-            spreads each chunk over all devices. Memory grows with it.
+        chunk_size: the most curves per compiled call (rounded up to a multiple
+            of the device count, so each call spreads over every device).
+            Memory grows with it.
         progress: show a progress bar on standard error; default: when it is a terminal.
         n_breaks, max_breaks, seed, priors, n_prior, likelihood, n_starts,
         max_iterations, n_draws: as in :func:`bnsl.fit`.
@@ -183,15 +191,16 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
     with float64():
         base = jax.random.PRNGKey(seed)
         for (size, n), keys in sorted(work.items()):
-            for start in range(0, len(keys), chunk_size):
-                chunk = keys[start:start + chunk_size]
-                # Pad the chunk to its full size with copies: one compilation per bucket.
-                padded = chunk + [chunk[0]] * (chunk_size - len(chunk))
+            width = _chunk_width(len(keys), chunk_size)
+            for start in range(0, len(keys), width):
+                chunk = keys[start:start + width]
+                # Pad the chunk with copies to a power of two: few compilations, little waste.
+                padded = chunk + [chunk[0]] * (width - len(chunk))
                 stack = lambda i: np.stack([prepared[k][i] for k in padded])
                 prior = PriorArrays(*(np.stack([prepared[k][7][j] for k in padded]) for j in range(4)))
-                keys_arr = jnp.stack([jax.random.fold_in(base, n)] * chunk_size)
-                args = [keys_arr, stack(4), stack(5), stack(6), np.full(chunk_size, n), prior]
-                sharding = _device_sharding(chunk_size)
+                keys_arr = jnp.stack([jax.random.fold_in(base, n)] * width)
+                args = [keys_arr, stack(4), stack(5), stack(6), np.full(width, n), prior]
+                sharding = _device_sharding(width)
                 if sharding is not None:
                     args = jax.device_put(args, sharding)
                 outcome = jax.device_get(fit_batch(*args, settings))

@@ -210,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", "-o", metavar="PATH",
                    help="write the results to PATH.json or PATH.csv (see 'outputs' below)")
     g.add_argument("--plot", metavar="PATH",
-                   help="draw the data, fit and band to PATH.png, .pdf or .svg (one panel per curve)")
+                   help="draw the data, fit and band to PATH.png, .pdf or .svg (one panel per "
+                        "curve)")
     g.add_argument("--quiet", "-q", action="store_true",
                    help="print no report or progress bar (warnings and errors still go to stderr)")
     return p
@@ -294,7 +295,10 @@ def read_csv(source, name: str) -> "pd.DataFrame":
     try:
         # Blank lines are kept (as empty rows, dropped below) so that a row's
         # index always gives its line in the file: index + 2 (line 1 is the header).
-        frame = pd.read_csv(source, skip_blank_lines=False, skipinitialspace=True)
+        # index_col=False: a row with a trailing extra field must not turn the first
+        # column into the index (and shift every line number).
+        frame = pd.read_csv(source, skip_blank_lines=False, skipinitialspace=True,
+                            index_col=False)
     except pd.errors.EmptyDataError:
         raise CliError(f"{name}: is empty; expected a CSV file with a header row and one row "
                        "per point") from None
@@ -303,6 +307,11 @@ def read_csv(source, name: str) -> "pd.DataFrame":
     except UnicodeDecodeError:
         raise CliError(f"{name}: is not a text (UTF-8) CSV file") from None
     frame.columns = [str(c) for c in frame.columns]
+    if len(frame.columns) == 1:
+        for sep, what in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in frame.columns[0]:
+                raise CliError(f"{name}: has one column, {frame.columns[0]!r}: its fields seem "
+                               f"separated by {what}; {PROG} reads comma-separated files")
     frame = frame.dropna(how="all")
     if frame.empty:
         raise CliError(f"{name}: has a header ({', '.join(frame.columns)}) but no data rows")
@@ -527,6 +536,9 @@ def build_curves(table: Table, x_col: str, y_col: str, by: list[str], drop: bool
     x = numeric_values(table, x_col)
     y = numeric_values(table, y_col)
     keep = invalid_rows(table, x_col, y_col, x, y, drop)
+    if not keep.any():
+        raise CliError(f"{table.source}: no rows left: every row has a NaN, infinite or "
+                       f"non-positive {x_col} or {y_col}")
     frame = table.frame.loc[keep]
     x, y = x[keep], y[keep]
     if not by:
@@ -564,7 +576,8 @@ class Progress:
             return
         elapsed = time.monotonic() - self.start
         filled = int(self.width * done / max(self.total, 1))
-        eta = f", ~{elapsed / done * (self.total - done):.0f}s left" if 0 < done < self.total else ""
+        left = self.total - done
+        eta = f", ~{elapsed / done * left:.0f}s left" if done and left > 0 else ""
         line = (f"{PROG}: [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
                 f"curves, {elapsed:.0f}s{eta}" + (f"  {label}" if label else ""))
         try:
@@ -692,7 +705,8 @@ def format_result(result: Result, args) -> str:
     parts.append(_in_cli_terms(str(fit)))
     if result.x_pred is not None:
         what = "a new observation" if args.band == "observation" else "the curve"
-        parts.append(f"[[Predictions]] (mode of the chosen law; {args.level:.0%} band for {what})")
+        parts.append(f"[[Predictions]] (mode of the chosen law; {args.level * 100:g}% band "
+                     f"for {what})")
         names = (fit.x_name, fit.y_name, "lower", "upper")
         width = max(12, *(len(n) for n in names))
         parts.append("    " + "  ".join(f"{n:>{width}}" for n in names))
@@ -842,6 +856,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def run(args) -> int:
     import warnings
 
+    warnings.showwarning = _show_warning  # warnings as one line, like the errors
     check_writable(args.output, OUTPUT_FORMATS, "--output")
     check_writable(args.plot, PLOT_FORMATS, "--plot")
     if args.plot:
@@ -860,7 +875,6 @@ def run(args) -> int:
     import bnsl
 
     bnsl.enable_compilation_cache()  # before the first fit: later runs skip compilation
-    warnings.showwarning = _show_warning  # library warnings as one line, like the errors
     warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
     curves = check_curves(curves, args, x_col, y_col)
 

@@ -8,13 +8,12 @@ mixture is therefore only the *proposal*: a mixture of Student-t distributions
 centred on the modes with the Laplace covariances, weighted by ``Z_k``, from
 which draws are importance-weighted by the exact posterior. The estimate is
 ``log mean(p(y, theta_s) / q(theta_s))``, and the Pareto k-hat of the weights
-(PSIS, Vehtari et al.) says when it can be trusted (k-hat <= 0.7).
+(PSIS, :mod:`bnsl.psis`) says when it can be trusted (k-hat <= 0.7).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -23,6 +22,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from bnsl.posterior import N_THETA
+from bnsl.psis import psis
 
 PROPOSAL_DOF = 5.0
 PROPOSAL_INFLATION = 1.2  # widen the Laplace covariances a little: tails are heavier than Gaussian
@@ -151,7 +151,7 @@ def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int,
 
 
 def smoothed_weights(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed, normalised importance weights and their k-hat (arviz's PSIS).
+    """Pareto-smoothed, normalised importance weights and their k-hat (see :mod:`bnsl.psis`).
 
     k-hat above 0.7 means the weights, and any estimate built on them, are
     unreliable; below 0.5 they are good.
@@ -162,11 +162,6 @@ def smoothed_weights(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
     if finite.sum() < 20:
         weights[finite] = 1.0 / max(finite.sum(), 1)
         return weights, math.inf
-    import arviz  # deferred: arviz is slow to import and only needed here
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        smoothed, khat = arviz.psislw(log_weights[finite] - log_weights[finite].max())
-    smoothed = np.exp(np.asarray(smoothed) - np.max(smoothed))
-    weights[finite] = smoothed / smoothed.sum()
-    return weights, float(np.asarray(khat))
+    smoothed, khat = psis(log_weights[finite])
+    weights[finite] = np.exp(smoothed)
+    return weights, khat

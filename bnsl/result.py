@@ -10,7 +10,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
+from scipy.special import ndtri
 
 from bnsl._jax import float64
 from bnsl._program import bucket_size
@@ -115,7 +115,7 @@ class Candidate:
         var = np.einsum("ip,pq,iq->i", jac, cov, jac)
         if kind == "observation":
             var = var + self.noise**2
-        half = stats.norm.ppf(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
+        half = ndtri(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
         return np.exp(log_y - half), np.exp(log_y + half)
 
     def pointwise_log_likelihood(self, x, y) -> np.ndarray:
