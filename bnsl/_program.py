@@ -2,16 +2,17 @@
 
 One program serves every number of breaks (``n_breaks`` is data, not shape)
 and, once points are padded to a bucket size, every curve length in that
-bucket; :func:`fit_batch` is the same program vectorised over curves.
+bucket; :func:`batch_program` is the same program vectorised over curves.
 """
 
 from __future__ import annotations
 
-from functools import partial
+import functools
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bnsl.evidence import Evidence, estimate
 from bnsl.posterior import PriorArrays, log_joint, model_log_y, theta_mask
@@ -54,8 +55,25 @@ def _fit_one_n(key, s, log_y, weight, n_breaks, prior: PriorArrays, settings: Se
 fit_one_n = jax.jit(_fit_one_n, static_argnames="settings")
 
 
-@partial(jax.jit, static_argnames="settings")
-def fit_batch(keys, s, log_y, weight, n_breaks, prior: PriorArrays, settings: Settings) -> Outcome:
-    """:func:`fit_one_n` over a leading batch axis of curves."""
+def _fit_batch(keys, s, log_y, weight, n_breaks, prior, settings):
     one = lambda k, s_, ly, w, n, p: _fit_one_n(k, s_, ly, w, n, p, settings)
     return jax.vmap(one)(keys, s, log_y, weight, n_breaks, prior)
+
+
+@functools.lru_cache(maxsize=None)
+def batch_program(settings: Settings, n_devices: int):
+    """:func:`fit_one_n` over a leading axis of curves, split over ``n_devices`` devices.
+
+    With several devices each one runs the vectorised program on its own share
+    of the curves through ``shard_map``: curves are independent, so no device
+    ever waits on another (a plain sharded ``vmap`` would synchronise every
+    solver iteration across devices).
+    """
+    body = lambda *args: _fit_batch(*args, settings)
+    if n_devices == 1:
+        return jax.jit(body)
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:n_devices]), ("curves",))
+    spec = jax.sharding.PartitionSpec("curves")
+    # check_vma=False: the solver's loop constants are replicated, its state per-device;
+    # nothing crosses devices, so the replication check has nothing to protect.
+    return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False))

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bnsl._jax import float64
-from bnsl._program import bucket_size, fit_batch
+from bnsl._program import batch_program, bucket_size
 from bnsl.fitting import (DEFAULT_MAX_BREAKS, assemble, build_settings, candidate_from, check_seed,
                           prepare_curve)
 from bnsl.posterior import PriorArrays
@@ -120,15 +120,6 @@ def _chunk_width(n_curves: int, chunk_size: int) -> int:
     return -(-width // devices) * devices
 
 
-def _device_sharding(batch: int):
-    """Shard the curve axis over every device, when there is more than one and it divides."""
-    devices = jax.devices()
-    if len(devices) < 2 or batch % len(devices):
-        return None
-    mesh = jax.sharding.Mesh(np.array(devices), ("curves",))
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("curves"))
-
-
 def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequence[str] | None = None,
              n_breaks: int | str = "auto", max_breaks: int = DEFAULT_MAX_BREAKS, seed: int = 0,
              priors: Priors | None = None, n_prior: dict[int, float] | None = None,
@@ -200,10 +191,7 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
                 prior = PriorArrays(*(np.stack([prepared[k][7][j] for k in padded]) for j in range(4)))
                 keys_arr = jnp.stack([jax.random.fold_in(base, n)] * width)
                 args = [keys_arr, stack(4), stack(5), stack(6), np.full(width, n), prior]
-                sharding = _device_sharding(width)
-                if sharding is not None:
-                    args = jax.device_put(args, sharding)
-                outcome = jax.device_get(fit_batch(*args, settings))
+                outcome = jax.device_get(batch_program(settings, jax.device_count())(*args))
                 for i, key in enumerate(chunk):
                     cx, cy, _, scale = prepared[key][:4]
                     one = jax.tree.map(lambda a: a[i], outcome)
