@@ -55,12 +55,19 @@ def psis(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
             khat, sigma = _fit_generalized_pareto(np.sort(exceed))
             if math.isfinite(khat):
                 probs = (np.arange(1, tail + 1) - 0.5) / tail
-                if khat == 0:
-                    quantiles = -sigma * np.log1p(-probs)
-                else:
-                    quantiles = sigma * np.expm1(-khat * np.log1p(-probs)) / khat
+                # An extreme shape can overflow a quantile: it is capped at the
+                # largest raw weight just below, as PSIS does.
+                with np.errstate(over="ignore"):
+                    quantiles = _gpd_quantiles(probs, khat, sigma)
                 smoothed[tail_idx] = np.minimum(np.log(quantiles + math.exp(cutoff)), 0.0)
         else:
             khat = 0.0  # tied weights: no tail to speak of
     smoothed = smoothed - np.log(np.sum(np.exp(smoothed)))
     return smoothed, khat
+
+
+def _gpd_quantiles(probs, khat, sigma):
+    """Quantiles of a generalized Pareto distribution with shape ``khat`` and scale ``sigma``."""
+    if khat == 0:
+        return -sigma * np.log1p(-probs)
+    return sigma * np.expm1(-khat * np.log1p(-probs)) / khat

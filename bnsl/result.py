@@ -10,7 +10,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import ndtri
+from scipy.special import logsumexp, ndtri
 
 from bnsl._jax import float64
 from bnsl._program import bucket_size
@@ -147,6 +147,12 @@ class Candidate:
                 f"rmsle={self.rmsle:.4g}, khat={self.khat:.2f})")
 
 
+def stats_t(dof: float):
+    from scipy import stats  # deferred: scipy.stats is slow to import
+
+    return stats.t(dof)
+
+
 def check_band_options(level: float, kind: str) -> None:
     if not 0 < level < 1:
         raise ValueError(f"level: must be between 0 and 1 (e.g. 0.9), got {level!r}.")
@@ -263,21 +269,27 @@ class Fit:
         """
         if not average:
             return self.best.predict(x)
-        total, mass = 0.0, 0.0
-        for n, cand in self.candidates.items():
-            if len(cand.weights):  # candidates without draws have negligible probability
-                curves = log_curves(cand.draws, n, cand.scale, x)
-                total = total + self.probabilities[n] * (cand.weights @ curves)
-                mass += self.probabilities[n]
-        return np.exp(total / mass)
+        total = 0.0
+        for n, cand, share in self._pool(average=True):
+            total = total + share * (cand.weights @ log_curves(cand.draws, n, cand.scale, x))
+        return np.exp(total)
+
+    def _pool(self, average: bool):
+        """``(n, candidate, share)`` for the candidates a posterior summary pools.
+
+        Shares are posterior probabilities renormalised over the candidates that
+        kept their draws (the others are negligible, see ``KEEP_DRAWS_ABOVE``).
+        """
+        chosen = self.candidates if average else {self.n_breaks: self.best}
+        kept = {n: c for n, c in chosen.items() if len(c.weights)}
+        mass = sum(self.probabilities[n] for n in kept) if average else 1.0
+        for n, cand in kept.items():
+            yield n, cand, (self.probabilities[n] / mass if average else 1.0)
 
     def _pooled_draws(self, x, average: bool, kind: str, rng: np.random.Generator):
         """Log-y draws at x over candidates, with their weights."""
-        chosen = self.candidates if average else {self.n_breaks: self.best}
         values, weights = [], []
-        for n, cand in chosen.items():
-            if not len(cand.weights):
-                continue  # negligible posterior probability: dropped its draws
+        for n, cand, share in self._pool(average):
             curves = log_curves(cand.draws, n, cand.scale, x)
             if kind == "observation":
                 sigma = np.exp(cand.draws[:, LOG_NOISE])[:, None]
@@ -285,8 +297,30 @@ class Fit:
                          else rng.standard_normal(curves.shape))
                 curves = curves + sigma * noise
             values.append(curves)
-            weights.append(cand.weights * (self.probabilities[n] if average else 1.0))
+            weights.append(cand.weights * share)
         return np.concatenate(values), np.concatenate(weights)
+
+    def log_predictive_density(self, x, y, *, average: bool = True) -> np.ndarray:
+        """Posterior predictive density of each observed ``log y`` at ``x``, in nats.
+
+        The proper score of a band: higher is better; averaged over held-out
+        points it compares extrapolations fairly, width and calibration at once.
+        """
+        x = as_positive_vector(x, "x", allow_scalar=True)
+        y = as_positive_vector(y, "y", allow_scalar=True)
+        if x.shape != y.shape:
+            raise ValueError(f"x and y: lengths differ ({x.size} and {y.size}); pass one y per x.")
+        terms = []
+        for n, cand, share in self._pool(average):
+            noise = cand.draws[:, LOG_NOISE][:, None]
+            resid = (np.log(y) - log_curves(cand.draws, n, cand.scale, x)) / np.exp(noise)
+            if cand.student_t:
+                dens = stats_t(STUDENT_T_LIKELIHOOD_DOF).logpdf(resid)
+            else:
+                dens = -0.5 * resid**2 - 0.5 * math.log(2 * math.pi)
+            with np.errstate(divide="ignore"):
+                terms.append(np.log(share * cand.weights)[:, None] + dens - noise)
+        return logsumexp(np.concatenate(terms), axis=0)
 
     def interval(self, x, level: float = 0.9, *, kind: str = "curve", average: bool = True,
                  seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
