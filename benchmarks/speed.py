@@ -11,7 +11,10 @@ after compilation (one warm-up fit per bucket size first):
 * ``official (scipy brute)``: the same procedure exactly as the authors' scripts
   run it, the grid through ``scipy.optimize.brute(..., finish=None)`` one point
   per Python call (``--no-brute`` skips it; it takes seconds per curve);
-* ``bnsl.fit(n_breaks=1)``.
+* ``bnsl.fit(n_breaks=1)``;
+* diagnostic only (``--no-diagnostic`` skips it): ``bnsl.fit(n_breaks=1,
+  n_starts=16, max_iterations=30)``, to show how the time scales with the
+  solver budget.
 
 Reported: median seconds per curve of each, the ratios of the medians
 (target: bnsl >= 50x faster than the official procedure), and the
@@ -20,7 +23,9 @@ better). In the same run the default auto fit (n = 0..3) of a 50-point curve
 is timed on 5 curves (issue 4's target: <= 0.25 s after compilation).
 
 Timings on a shared machine are noisy: the load average and core count are
-printed beside them, and the comparison is the ratio within this run.
+printed beside them, and the comparison is the ratio within this run. The
+process CPU time of each fit (all threads; JAX may use both cores, numpy one)
+is reported too: it is less sensitive to other processes than wall time.
 
     python benchmarks/speed.py                # 21 curves, brute included
     python benchmarks/speed.py --quick        # 5 curves, no brute
@@ -45,6 +50,9 @@ import baselines  # noqa: E402  (sibling module; benchmarks/ is not a package)
 import paper_example  # noqa: E402
 
 N_POINTS, NOISE, HOLDOUT = 50, 0.01, 0.2
+# A smaller solver budget, timed as a diagnostic of where bnsl's time goes
+# (the vmapped multistart runs every start until the slowest stops).
+SMALL_BUDGET = dict(n_starts=16, max_iterations=30)
 TARGET_RATIO, TARGET_AUTO_S = 50.0, 0.25
 
 
@@ -110,13 +118,17 @@ def fit_bnsl_official_brute(x, y, maxfev: int = 100_000):
     return baselines._bnsl_predictor(scale, params)
 
 
-def timed(fn):
-    t = time.perf_counter()
+def timed(fn, cpu: list | None = None):
+    """(value, wall seconds, error); appends the process CPU seconds (all threads) to ``cpu``."""
+    c, t = time.process_time(), time.perf_counter()
     try:
         value, error = fn(), ""
     except Exception as err:  # noqa: BLE001 - a failed fit is recorded, not fatal
         value, error = None, f"{type(err).__name__}: {err}"
-    return value, time.perf_counter() - t, error
+    wall = time.perf_counter() - t
+    if cpu is not None:
+        cpu.append(time.process_time() - c)
+    return value, wall, error
 
 
 def main(argv=None) -> int:
@@ -124,10 +136,13 @@ def main(argv=None) -> int:
     parser.add_argument("--curves", type=int, default=20, help="synthetic curves (default 20)")
     parser.add_argument("--quick", action="store_true", help="4 synthetic curves, no brute")
     parser.add_argument("--no-brute", action="store_true", help="skip the scipy.optimize.brute timing")
+    parser.add_argument("--no-diagnostic", action="store_true",
+                        help="skip the diagnostic bnsl rows with a smaller solver budget")
     parser.add_argument("--csv", type=Path, help="write the per-curve rows here")
     args = parser.parse_args(argv)
     n_syn = 4 if args.quick else args.curves
     brute = not (args.quick or args.no_brute)
+    diagnostic = not args.no_diagnostic
 
     import bnsl
 
@@ -140,6 +155,8 @@ def main(argv=None) -> int:
         c = next((c for c in curves if len(c["x_train"]) == size), None)
         xw, yw = (c["x_train"], c["y_train"]) if c else (np.logspace(0, 5, size), np.logspace(0, -1, size))
         bnsl.fit(xw, yw, n_breaks=1)
+        if diagnostic:
+            bnsl.fit(xw, yw, n_breaks=1, **SMALL_BUDGET)
     compile_s = time.perf_counter() - t
     baselines.fit_bnsl_official(curves[0]["x_train"], curves[0]["y_train"])
 
@@ -151,9 +168,14 @@ def main(argv=None) -> int:
                    ("bnsl", lambda: bnsl.fit(c["x_train"], c["y_train"], n_breaks=1).predict)]
         if brute:
             methods.insert(1, ("brute", lambda: fit_bnsl_official_brute(c["x_train"], c["y_train"])))
+        if diagnostic:
+            methods.append(("small", lambda: bnsl.fit(c["x_train"], c["y_train"], n_breaks=1,
+                                                      **SMALL_BUDGET).predict))
         for name, fn in methods:
-            predictor, seconds, error = timed(fn)
+            cpu = []
+            predictor, seconds, error = timed(fn, cpu)
             row[f"{name}_s"] = seconds
+            row[f"{name}_cpu"] = cpu[0]
             if predictor is not None:
                 try:
                     with np.errstate(all="ignore"):
@@ -172,12 +194,16 @@ def main(argv=None) -> int:
     # Issue 4: the default auto fit (n = 0..3) of a 50-point curve, after compilation.
     x50 = np.logspace(0.0, 5.0, N_POINTS)
     auto_curves = synthetic_curves(5, seed=11)
-    auto_s, auto_n = [], []
+    auto_s, auto_n, auto_small_s, auto_small_n = [], [], [], []
     for c in auto_curves:
         y50 = np.concatenate([c["y_train"], c["y_test"]])
         fit, seconds, _ = timed(lambda: bnsl.fit(x50, y50))
         auto_s.append(seconds)
         auto_n.append(fit.n_breaks)
+        if diagnostic:
+            fit, seconds, _ = timed(lambda: bnsl.fit(x50, y50, **SMALL_BUDGET))
+            auto_small_s.append(seconds)
+            auto_small_n.append(fit.n_breaks)
     load1 = os.getloadavg()
 
     import pandas as pd
@@ -185,23 +211,28 @@ def main(argv=None) -> int:
     df = pd.DataFrame(rows)
     if args.csv:
         df.to_csv(args.csv, index=False)
-    med = {m: float(df[f"{m}_s"].median()) for m in (["official", "brute", "bnsl"] if brute else ["official", "bnsl"])}
+    med = {m: float(df[f"{m}_s"].median())
+           for m in ["official"] + (["brute"] if brute else []) + ["bnsl"] + (["small"] if diagnostic else [])}
     syn = df.iloc[1:]
     print(f"# speed: {len(df)} curves (paper example + {n_syn} synthetic), {date}")
     print(f"# {platform.machine()}, nproc={os.cpu_count()}, load during timing: start "
           f"{tuple(round(v, 2) for v in load0)}, end {tuple(round(v, 2) for v in load1)}; "
           f"bnsl warm-up (compilation) {compile_s:.1f} s, not counted")
     ok_all = np.all([np.isfinite(syn[f"{m}_rmsle"]) for m in med], axis=0)
-    print("| method | median s/curve | mean s/curve | ratio of medians vs bnsl | RMSLE paper ex. "
+    print("| method | median s/curve | mean s/curve | ratio of medians vs bnsl | median CPU s/curve | CPU ratio "
+          "| RMSLE paper ex. "
           f"| mean RMSLE synthetic ({int(ok_all.sum())} curves all fitted) | median RMSLE synthetic (failures = inf) "
           "| failures (synthetic) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     labels = {"official": "official (baselines.fit_bnsl_official, vectorised grid)",
               "brute": "official (scipy.optimize.brute, as the authors' scripts)",
-              "bnsl": "bnsl.fit(n_breaks=1)"}
+              "bnsl": "bnsl.fit(n_breaks=1)",
+              "small": "diagnostic, not the default: bnsl.fit(n_breaks=1, n_starts=16, max_iterations=30)"}
     for m in med:
         fails = int((syn[f"{m}_error"] != "").sum())
+        cpu_m, cpu_b = float(df[f"{m}_cpu"].median()), float(df["bnsl_cpu"].median())
         print(f"| {labels[m]} | {med[m]:.3f} | {df[f'{m}_s'].mean():.3f} | {med[m] / med['bnsl']:.1f}x | "
+              f"{cpu_m:.3f} | {cpu_m / cpu_b:.1f}x | "
               f"{df[f'{m}_rmsle'].iloc[0]:.4f} | {syn[f'{m}_rmsle'][ok_all].mean():.4f} | "
               f"{syn[f'{m}_rmsle'].median():.4f} | {fails} |")
     for m in med:
@@ -214,6 +245,10 @@ def main(argv=None) -> int:
     print(f"auto fit (n=0..3), 50 points, 5 curves: median {np.median(auto_s):.3f} s "
           f"(min {min(auto_s):.3f}, max {max(auto_s):.3f}); chosen n = {auto_n}; target <= {TARGET_AUTO_S} s: "
           f"{'met' if np.median(auto_s) <= TARGET_AUTO_S else 'MISSED'}")
+    if diagnostic:
+        print(f"diagnostic: auto fit with n_starts=16, max_iterations=30: median {np.median(auto_small_s):.3f} s; "
+              f"chosen n = {auto_small_n}; bnsl small-budget RMSLE <= default on "
+              f"{int((syn['small_rmsle'] <= syn['bnsl_rmsle'] + 1e-12).sum())}/{len(syn)} synthetic curves")
     ratio = med["official"] / med["bnsl"]
     print(f"speed target (>= {TARGET_RATIO:.0f}x vs official): vectorised {ratio:.1f}x "
           f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}"

@@ -252,7 +252,7 @@ def test_failing_estimators_become_failed_rows():
 
 
 class _FakeFit:
-    def predict(self, x_new):
+    def predict(self, x_new, average=False):
         return 0.2 + 3.0 * np.asarray(x_new) ** -0.3
 
 
