@@ -69,7 +69,8 @@ SYNTHETIC_SEED = 20240604
 KHAT_RELIABLE = 0.7
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 BOX_EDGE_OK = 0.02  # posterior mass near the box's faces above this: the box cut the posterior
-BOX_SDS = 10.0  # half-width of the box around bnsl's posterior, in posterior sds beyond its draws
+BOX_SDS = 10.0
+DISPUTED = 1.5  # nats of bnsl above dynesty that call for the box run as a second opinion  # half-width of the box around bnsl's posterior, in posterior sds beyond its draws
 
 
 # --------------------------------------------------------------------------- curves
@@ -274,7 +275,7 @@ def reference(task: dict) -> dict:
     # The highest log joint density dynesty saw, against bnsl's MAP: far below it means
     # dynesty never found bnsl's mode (its log Z is then too low, whatever logzerr says).
     top = np.argsort(res.logl)[-2000:]
-    out = dict(curve=task["curve"], n=task["n"], box=box is not None,
+    out = dict(curve=task["curve"], n=task["n"], box=box is not None, nlive=task["nlive"], seed=task["seed"],
                ns_log_z=float(res.logz[-1]) + log_volume, ns_log_z_err=float(res.logzerr[-1]),
                ns_max_log_joint=float(np.max(post.log_joint(res.samples[top]))),
                ns_ncall=int(np.sum(res.ncall)), ns_niter=int(res.niter),
@@ -390,7 +391,7 @@ def markdown(rows: pd.DataFrame, pc: pd.DataFrame, args, runtime: float, curves:
     trusted = figures_of(trusted_rows, pc[pc.ref_ok_chosen])
     trusted["same_n"] = float(pc[pc.ref_ok_all].same_n.mean()) if pc.ref_ok_all.any() else math.nan
     trusted["curves_same_n"] = int(pc.ref_ok_all.sum())
-    n_box = int((rows.ref_source != "dynesty").sum())
+    n_box = int(rows.box_log_z.notna().sum()) if "box_log_z" in rows else 0
     lines = [
         "# Evidence accuracy: bnsl vs nested sampling (dynesty)",
         "",
@@ -399,7 +400,9 @@ def markdown(rows: pd.DataFrame, pc: pd.DataFrame, args, runtime: float, curves:
         f"(shared with other jobs), load average at start {args.load_start}, at end {args.load_end}",
         f"- Command: `{args.command}`",
         f"- Runtime: {runtime / 60:.1f} min (bnsl fits {args.bnsl_seconds:.0f} s; dynesty in {args.jobs} "
-        "worker process(es))",
+        f"worker process(es)); the dynesty runs themselves took {args.run_seconds / 60:.0f} worker-minutes"
+        + (f", {args.reused} of them reused from `{args.reuse}` (a run with the same settings, "
+           "whose dynesty runs finished before the reference logic was last changed)" if args.reused else ""),
         f"- Reference: dynesty {args.dynesty_version} static `NestedSampler`, nlive = {args.nlive}, "
         f"sample = '{args.sample}', bound = 'multi', dlogz = {args.dlogz}, seeded per (curve, n), on the "
         "active entries of bnsl's theta with bnsl's priors as the prior transform (inverse CDFs). "
@@ -408,18 +411,25 @@ def markdown(rows: pd.DataFrame, pc: pd.DataFrame, args, runtime: float, curves:
         f"on prior draws and at bnsl's MAP for every (curve, n): largest relative difference "
         f"{args.max_posterior_mismatch:.1e}.",
         "- `diff` = log Z(bnsl) - log Z(reference), in nats; positive means bnsl is above the reference.",
-        f"- `mode gap` = bnsl's MAP log joint - the best log joint among dynesty's samples. Above "
-        f"{MODE_MISSED:g} nats dynesty never reached bnsl's mode, and its log Z is far too low whatever "
-        "its logzerr says. For those runs the reference is a second dynesty run on the prior "
-        f"restricted to a box around bnsl's posterior (its MAP and importance draws +- {BOX_SDS:g} "
-        "posterior sds per coordinate, in the prior's unit cube), plus the log prior mass of the box: "
-        "the evidence of that neighbourhood, a lower bound on the whole that is exact if no "
-        "posterior mass lies outside. It is trusted when dynesty's posterior mass within 1% of a "
-        f"face of the box is <= {BOX_EDGE_OK:g} and it reaches bnsl's mode. "
-        f"{n_box} of {len(rows)} runs needed a box.",
-        "- `IS check`: an independent importance-sampling estimate from a multivariate t fitted to "
-        "dynesty's posterior samples (20000 draws) with its Pareto k-hat; where k-hat <= 0.7 it is "
-        "more precise than dynesty's logzerr and says whether a disagreement is bnsl's or dynesty's.",
+        "- Estimates of each log Z, all independent of bnsl's own sampler:",
+        "  1. **dynesty** over the whole prior. `mode gap` = bnsl's MAP log joint - the best log joint "
+        f"among dynesty's samples; above {MODE_MISSED:g} nats dynesty never reached bnsl's mode, its log Z "
+        "is far too low whatever its logzerr says, and it is not used.",
+        "  2. **IS check**: importance sampling (20000 draws) from a multivariate t fitted to dynesty's "
+        "posterior samples, used where its Pareto k-hat is <= 0.7. Far more precise than logzerr.",
+        f"  3. **dynesty in box**, run where the first dynesty missed bnsl's mode or bnsl is more than "
+        f"{DISPUTED:g} nats above it: dynesty on the prior restricted to a box around bnsl's posterior "
+        f"(its MAP and importance draws +- {BOX_SDS:g} posterior sds per coordinate, in the prior's unit "
+        "cube; loosely constrained coordinates keep their whole range), plus the log prior mass of the "
+        "box: the evidence of that neighbourhood, exact if no posterior mass lies outside. Used when "
+        f"dynesty's posterior mass within 1% of a face of the box is <= {BOX_EDGE_OK:g} and it reaches "
+        "bnsl's mode; its own IS check is used as in 2. "
+        f"{n_box} of {len(rows)} runs got a box.",
+        "- Every one of these estimators errs low when it misses posterior mass, and none can invent "
+        "mass except by chance, so the **reference** is the largest reliable estimate (`source`); "
+        "`spread` is the range of the reliable estimates. Runs with no reliable estimate are "
+        "'not trusted' and left out of the trusted figures. `dynesty diff` = bnsl - dynesty over the "
+        "whole prior, the raw comparison.",
         "",
         "## Figures vs targets",
         "",
@@ -459,21 +469,24 @@ def markdown(rows: pd.DataFrame, pc: pd.DataFrame, args, runtime: float, curves:
         "`dynesty` is the run over the whole prior; `box` the run around bnsl's mode where the first "
         "missed it (edge = posterior mass near the box's faces).",
         "",
-        "| curve | n | bnsl log Z | Laplace | k-hat | reference | diff | dynesty log Z +- err | mode gap | "
-        "box log Z +- err (edge) | IS check (k-hat) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| curve | n | bnsl log Z | Laplace | k-hat | reference (source, spread) | diff | dynesty log Z +- err "
+        "| dynesty diff | mode gap | IS check (k-hat) | box log Z +- err (edge, gap) | box IS check (k-hat) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
         flag = " *" if abs(r["diff"]) > 1.5 else ""
         chosen = " (chosen)" if r.is_chosen else ""
-        trust = "" if r.ref_ok else " (not trusted)"
+        ref = (f"{r.ref_log_z:.2f} ({r.ref_source}, {r.ref_spread:.2f})" if r.ref_ok
+               else f"not trusted")
         has_box = isinstance(r.get("box_log_z"), float) and math.isfinite(r.get("box_log_z"))
-        box = (f"{r.box_log_z:.2f} +- {r.box_log_z_err:.2f} ({r.box_edge_mass:.3f})" if has_box else "")
-        is_check = (f"{r.box_is_check_log_z:.2f} ({r.box_is_check_khat:.2f})" if has_box
-                    else f"{r.is_check_log_z:.2f} ({r.is_check_khat:.2f})")
+        box = (f"{r.box_log_z:.2f} +- {r.box_log_z_err:.2f} ({r.box_edge_mass:.3f}, {r.box_mode_gap:+.1f})"
+               if has_box else "")
+        box_is = f"{r.box_is_check_log_z:.2f} ({r.box_is_check_khat:.2f})" if has_box else ""
+        diff = f"{r['diff']:+.2f}{flag}" if r.ref_ok else "-"
         lines.append(f"| {r.curve} | {r.n}{chosen} | {r.bnsl_log_z:.2f} | {r.bnsl_log_z_laplace:.2f} | "
-                     f"{r.bnsl_khat:.2f} | {r.ref_log_z:.2f}{trust} | {r['diff']:+.2f}{flag} | "
-                     f"{r.ns_log_z:.2f} +- {r.ns_log_z_err:.2f} | {r.mode_gap:+.1f} | {box} | {is_check} |")
+                     f"{r.bnsl_khat:.2f} | {ref} | {diff} | {r.ns_log_z:.2f} +- {r.ns_log_z_err:.2f} | "
+                     f"{r.diff_dynesty:+.2f} | {r.mode_gap:+.1f} | {r.is_check_log_z:.2f} ({r.is_check_khat:.2f}) | "
+                     f"{box} | {box_is} |")
     lines += ["", "## Where they disagree (trusted reference only)", ""]
     breakdown(lines, trusted_rows)
     big = trusted_rows[trusted_rows["diff"].abs() > 1.5]
@@ -493,6 +506,32 @@ def markdown(rows: pd.DataFrame, pc: pd.DataFrame, args, runtime: float, curves:
 # --------------------------------------------------------------------------- main
 
 
+def load_reused(args, fits) -> tuple[dict, dict]:
+    """Dynesty runs of a previous run's csv that are still valid for this one."""
+    old = pd.read_csv(args.reuse)
+    full, boxed = {}, {}
+    for _, r in old.iterrows():
+        fit = fits.get(r.curve)
+        if fit is None or r.n not in fit["per_n"] or int(r.get("nlive", args.nlive)) != args.nlive:
+            continue
+        # Same curve, n and posterior: bnsl's (deterministic) MAP must not have moved.
+        if abs(fit["per_n"][r.n]["bnsl_map_log_joint"] - r.bnsl_map_log_joint) > 1e-3:
+            continue
+        keys = ["ns_log_z", "ns_log_z_err", "ns_max_log_joint", "ns_ncall", "ns_niter", "ns_information",
+                "ns_seconds", "is_check_log_z", "is_check_khat", "seconds"]
+        full[r.curve, int(r.n)] = dict({k: r[k] for k in keys}, curve=r.curve, n=int(r.n), box=False,
+                                       box_log_volume=0.0, reused=True)
+        if isinstance(r.get("box_log_z"), float) and math.isfinite(r.box_log_z):
+            boxed[r.curve, int(r.n)] = dict(
+                curve=r.curve, n=int(r.n), box=True, ns_log_z=r.box_log_z, ns_log_z_err=r.box_log_z_err,
+                ns_max_log_joint=r.bnsl_map_log_joint - r.box_mode_gap, box_edge_mass=r.box_edge_mass,
+                box_log_volume=r.box_log_volume, is_check_log_z=r.box_is_check_log_z,
+                is_check_khat=r.box_is_check_khat, seconds=r.box_seconds, reused=True)
+    return full, boxed
+
+
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 curves, nlive 200; writes nothing unless --out")
@@ -502,6 +541,9 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="dynesty worker processes")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the csv and markdown (default docs/results; --quick: none)")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="a previous evidence_accuracy.csv: reuse its dynesty runs where the curve, n, "
+                             "nlive and bnsl's MAP are unchanged (then only missing runs are done)")
     args = parser.parse_args(argv)
     args.nlive = args.nlive or (200 if args.quick else 400)
     args.command = "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
@@ -556,23 +598,31 @@ def main(argv=None) -> int:
               + f"  [{res['seconds']:.0f} s, {res['ns_ncall']} calls]  {time.time() - t_start:.0f} s",
               flush=True)
 
-    full, boxed = {}, {}
+    full, boxed = load_reused(args, fits) if args.reuse else ({}, {})
+    args.reused = len(full) + len(boxed)
+    if args.reuse:
+        print(f"reusing {len(full)} whole-prior and {len(boxed)} box run(s) from {args.reuse}", flush=True)
+    todo = [t for t in tasks if (t["curve"], t["n"]) not in full]
     ctx = mp.get_context("spawn")
     with ctx.Pool(args.jobs) as pool:
-        for k, res in enumerate(pool.imap_unordered(reference, tasks), 1):
-            report(res, k, len(tasks), "prior")
+        for k, res in enumerate(pool.imap_unordered(reference, todo), 1):
+            report(res, k, len(todo), "prior")
             full[res["curve"], res["n"]] = res
-        # Where dynesty never reached bnsl's mode, integrate the mode's neighbourhood instead.
-        missed = [t for t in tasks if fits[t["curve"]]["per_n"][t["n"]]["bnsl_map_log_joint"]
-                  - full[t["curve"], t["n"]]["ns_max_log_joint"] > MODE_MISSED]
+        # Where dynesty never reached bnsl's mode, or bnsl is well above it (dynesty can miss
+        # mass, an importance sampler cannot invent it), integrate bnsl's neighbourhood as well.
         box_tasks = []
-        for t in missed:
+        for t in tasks:
             b = fits[t["curve"]]["per_n"][t["n"]]
+            res = full[t["curve"], t["n"]]
+            disputed = (b["bnsl_map_log_joint"] - res["ns_max_log_joint"] > MODE_MISSED
+                        or b["bnsl_log_z"] - res["ns_log_z"] > DISPUTED)
+            if not disputed or (t["curve"], t["n"]) in boxed:
+                continue
             post = Posterior(by_name[t["curve"]]["x"], by_name[t["curve"]]["y"], t["n"])
             box = box_around(post, b["theta"][post.idx], b["draws"][:, post.idx], b["weights"])
             box_tasks.append(dict(t, box=box, seed=t["seed"] + 500))
         if box_tasks:
-            print(f"dynesty missed bnsl's mode in {len(box_tasks)} run(s): sampling boxes around it", flush=True)
+            print(f"{len(box_tasks)} disputed run(s): sampling boxes around bnsl's posterior", flush=True)
         for k, res in enumerate(pool.imap_unordered(reference, box_tasks), 1):
             report(res, k, len(box_tasks), "box")
             boxed[res["curve"], res["n"]] = res
@@ -588,20 +638,34 @@ def main(argv=None) -> int:
         row["mode_gap"] = row["bnsl_map_log_joint"] - row["ns_max_log_joint"]
         row["ns_missed_mode"] = row["mode_gap"] > MODE_MISSED
         box = boxed.get((name, n))
-        if box is None:
-            row.update(ref_log_z=row["ns_log_z"], ref_err=row["ns_log_z_err"], ref_source="dynesty",
-                       ref_ok=not row["ns_missed_mode"])
-        else:
+        # Every estimator here errs low when it misses posterior mass (and none can invent
+        # mass but by chance), so the reference is the largest of the reliable ones.
+        estimates = []
+        if not row["ns_missed_mode"]:
+            estimates.append(("dynesty", row["ns_log_z"], row["ns_log_z_err"]))
+        if row["is_check_khat"] <= KHAT_RELIABLE:
+            estimates.append(("IS check", row["is_check_log_z"], math.nan))
+        if box is not None:
             box_gap = row["bnsl_map_log_joint"] - box["ns_max_log_joint"]
             row.update(box_log_z=box["ns_log_z"], box_log_z_err=box["ns_log_z_err"],
                        box_log_volume=box["box_log_volume"], box_edge_mass=box["box_edge_mass"],
                        box_mode_gap=box_gap, box_is_check_log_z=box["is_check_log_z"],
-                       box_is_check_khat=box["is_check_khat"], box_seconds=box["seconds"],
-                       ref_log_z=float(np.logaddexp(row["ns_log_z"], box["ns_log_z"])),
-                       ref_err=box["ns_log_z_err"], ref_source="dynesty in box",
-                       ref_ok=bool(box["box_edge_mass"] <= BOX_EDGE_OK and box_gap <= MODE_MISSED))
+                       box_is_check_khat=box["is_check_khat"], box_seconds=box["seconds"])
+            if box["box_edge_mass"] <= BOX_EDGE_OK and box_gap <= MODE_MISSED:
+                estimates.append(("dynesty in box", float(np.logaddexp(row["ns_log_z"], box["ns_log_z"])),
+                                  box["ns_log_z_err"]))
+            if box["is_check_khat"] <= KHAT_RELIABLE:
+                estimates.append(("IS check in box", box["is_check_log_z"], math.nan))
+        if estimates:
+            source, value, err = max(estimates, key=lambda e: e[1])
+            row.update(ref_log_z=value, ref_err=err, ref_source=source, ref_ok=True,
+                       ref_spread=max(e[1] for e in estimates) - min(e[1] for e in estimates),
+                       ref_estimates=len(estimates))
+        else:
+            row.update(ref_log_z=row["ns_log_z"], ref_err=row["ns_log_z_err"], ref_source="none reliable",
+                       ref_ok=False, ref_spread=math.nan, ref_estimates=0)
         row["diff"] = row["bnsl_log_z"] - row["ref_log_z"]
-        row["diff_full_prior"] = row["bnsl_log_z"] - row["ns_log_z"]
+        row["diff_dynesty"] = row["bnsl_log_z"] - row["ns_log_z"]
         rows.append(row)
     order = {c["name"]: i for i, c in enumerate(curves)}
     rows = pd.DataFrame(rows)
@@ -609,6 +673,7 @@ def main(argv=None) -> int:
     rows = rows.reset_index(drop=True)
     pc = per_curve_table(rows, curves)
     runtime = time.time() - t_start
+    args.run_seconds = float(rows.seconds.sum() + rows.get("box_seconds", pd.Series(dtype=float)).fillna(0).sum())
     args.load_end = "%.2f %.2f %.2f" % os.getloadavg()
 
     print("\nall runs:", {k: round(v, 3) for k, v in figures_of(rows, pc).items()})
@@ -622,10 +687,10 @@ def main(argv=None) -> int:
         args.out = RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
     cols = ["curve", "kind", "n", "is_chosen", "bnsl_chosen", "bnsl_status", "bnsl_log_z", "bnsl_log_z_laplace",
-            "bnsl_khat", "bnsl_n_modes", "ref_log_z", "ref_err", "ref_source", "ref_ok", "diff",
-            "ns_log_z", "ns_log_z_err", "diff_full_prior", "bnsl_map_log_joint", "ns_max_log_joint",
+            "bnsl_khat", "bnsl_n_modes", "ref_log_z", "ref_err", "ref_source", "ref_ok", "ref_estimates",
+            "ref_spread", "diff", "ns_log_z", "ns_log_z_err", "diff_dynesty", "nlive", "seed", "bnsl_map_log_joint", "ns_max_log_joint",
             "mode_gap", "ns_missed_mode", "is_check_log_z", "is_check_khat", "ns_information", "ns_niter",
-            "ns_ncall", "ns_seconds", "seconds", "box_log_z", "box_log_z_err", "box_log_volume",
+            "ns_ncall", "ns_seconds", "seconds", "reused", "box_log_z", "box_log_z_err", "box_log_volume",
             "box_edge_mass", "box_mode_gap", "box_is_check_log_z", "box_is_check_khat", "box_seconds"]
     rows = rows.reindex(columns=list(dict.fromkeys(cols + list(rows.columns))))
     rows[cols].to_csv(args.out / "evidence_accuracy.csv", index=False, float_format="%.4f")
