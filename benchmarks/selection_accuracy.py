@@ -153,6 +153,19 @@ def markdown(rows: pd.DataFrame, curves: list[dict], args, runtime: float) -> st
     return "\n".join(lines)
 
 
+NOTES_HEADING = "## Notes (hand-written"
+
+
+def with_kept_notes(path: Path, text: str) -> str:
+    """``text`` plus the hand-written notes section of the file it replaces, if there is one."""
+    if path.exists():
+        old = path.read_text()
+        at = old.find(NOTES_HEADING)
+        if at >= 0:
+            return text.rstrip("\n") + "\n\n" + old[at:]
+    return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-n", type=int, default=None, help="curves per true n (default 50)")
@@ -194,7 +207,8 @@ def main(argv=None) -> int:
         args.out = RESULTS
     args.out.mkdir(parents=True, exist_ok=True)
     rows.to_csv(args.out / "selection_accuracy.csv", index=False, float_format="%.5g")
-    (args.out / "selection_accuracy.md").write_text(markdown(rows, curves, args, runtime))
+    md = args.out / "selection_accuracy.md"
+    md.write_text(with_kept_notes(md, markdown(rows, curves, args, runtime)))
     print(f"wrote {args.out / 'selection_accuracy.csv'} and {args.out / 'selection_accuracy.md'}")
     return 0
 

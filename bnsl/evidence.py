@@ -159,7 +159,9 @@ def smoothed_weights(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
     log_weights = np.asarray(log_weights, dtype=np.float64)
     finite = np.isfinite(log_weights)
     weights = np.zeros_like(log_weights)
-    if finite.sum() < 20:
+    if finite.sum() < max(20, 0.5 * finite.size):
+        # Most draws fell where the density is zero or undefined: whatever the
+        # few finite weights look like, the proposal missed the posterior.
         weights[finite] = 1.0 / max(finite.sum(), 1)
         return weights, math.inf
     smoothed, khat = psis(log_weights[finite])
