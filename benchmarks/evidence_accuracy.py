@@ -54,6 +54,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import _synthetic  # noqa: E402
+from _results import with_kept_notes  # noqa: E402
 
 BENCHMARK_DIR = Path("/work/shared/benchmarks/revisiting")
 RESULTS = ROOT / "docs" / "results"
@@ -542,19 +543,6 @@ def load_reused(args, fits) -> tuple[dict, dict]:
     return full, boxed
 
 
-
-
-NOTES_HEADING = "## Notes (hand-written"
-
-
-def with_kept_notes(path: Path, text: str) -> str:
-    """``text`` plus the hand-written notes section of the file it replaces, if there is one."""
-    if path.exists():
-        old = path.read_text()
-        at = old.find(NOTES_HEADING)
-        if at >= 0:
-            return text.rstrip("\n") + "\n\n" + old[at:]
-    return text
 
 
 def main(argv=None) -> int:

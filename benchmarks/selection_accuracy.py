@@ -36,6 +36,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import _synthetic  # noqa: E402
+from _results import with_kept_notes  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results"
 MAX_BREAKS = 3
@@ -151,19 +152,6 @@ def markdown(rows: pd.DataFrame, curves: list[dict], args, runtime: float) -> st
         lines += ["", f"Too few breaks: {under}; too many: {over}."]
     lines.append("")
     return "\n".join(lines)
-
-
-NOTES_HEADING = "## Notes (hand-written"
-
-
-def with_kept_notes(path: Path, text: str) -> str:
-    """``text`` plus the hand-written notes section of the file it replaces, if there is one."""
-    if path.exists():
-        old = path.read_text()
-        at = old.find(NOTES_HEADING)
-        if at >= 0:
-            return text.rstrip("\n") + "\n\n" + old[at:]
-    return text
 
 
 def main(argv=None) -> int:
