@@ -1,17 +1,30 @@
 """``bnsl.fit_many``: many curves as one batched, sharded job.
 
 Curves are padded to a few bucket sizes (16, 32, 64, ... points) and fitted in
-fixed-size chunks, so the program compiles once per bucket, not once per
-curve, and memory stays bounded however many curves there are. Each chunk is
+fixed-size chunks of curves that share a number of breaks, so the programs
+compile once per bucket and n, not once per curve, and memory stays bounded
+however many curves there are. The chunk programs are specialised to their n
+(a static shape: cheaper per curve than :func:`bnsl.fit`'s program, where n is
+data) and compile in the background while the previous one runs. Each chunk is
 sharded over every device JAX sees (several GPUs, or several hosts under
 ``jax.distributed``) with no change to the calling code. Every curve gets the
-same seed, so a curve's fit is the one :func:`bnsl.fit` gives it alone.
+same seed, so a curve's fit is the one :func:`bnsl.fit` gives it alone (to
+rounding). On CPU, a bucket with few curves is fitted curve by curve with
+:func:`bnsl.fit`'s own program instead: four batch programs would cost more to
+compile than they save.
+
+Why batching gains little on a CPU: one :func:`bnsl.fit` call already runs 48
+solver starts in lockstep, so it is compute-bound, not overhead-bound; the
+batch's gain is the static n (normal equations and law evaluated only in the
+entries a given n uses), not the batching itself.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Hashable
 
 import jax
@@ -19,10 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from bnsl._jax import float64
-from bnsl._program import batch_program, bucket_size
+from bnsl._program import batch_program, bucket_size, fit_one_n, noise_program
 from bnsl.fitting import (DEFAULT_MAX_BREAKS, assemble, build_settings, candidate_from, check_seed,
                           prepare_curve)
-from bnsl.posterior import PriorArrays
+from bnsl.posterior import N_THETA, PriorArrays
 from bnsl.priors import Priors, check_priors
 from bnsl.progress import Progress
 from bnsl.result import Fit
@@ -120,12 +133,67 @@ def _chunk_width(n_curves: int, chunk_size: int) -> int:
     return -(-width // devices) * devices
 
 
+def _noise(settings, base, n: int):
+    with float64():
+        return noise_program(settings)(jax.random.fold_in(base, n))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(settings, n_devices: int, n: int, size: int, width: int):
+    """The batch program for ``width`` curves of ``size`` points, compiled ahead of its call."""
+    row = jax.ShapeDtypeStruct((width, size), np.float64)
+    prior = PriorArrays(*[jax.ShapeDtypeStruct((width, N_THETA), np.float64)] * 4)
+    with float64():
+        noise = jax.eval_shape(noise_program(settings), jax.random.PRNGKey(0))
+        return batch_program(settings, n_devices, n).lower(noise, row, row, row, prior).compile()
+
+
+# Below this many curves of one padded size, fit_many runs bnsl.fit's program
+# curve by curve on CPU: the batch programs (one per n) then cost more to
+# compile than they save. They take about 0.6 of the single program's time per
+# curve, and four of them compile in about 30 s of CPU against one in 8 s
+# (measured on 2 cores: benchmarks/throughput.py, docs/results/throughput.md).
+BATCH_FROM_CURVES = 256
+
+
+def _one_by_one(n_curves: int) -> bool:
+    return jax.default_backend() == "cpu" and n_curves < BATCH_FROM_CURVES
+
+
+# Batched curves run a block at a time, every n of a block before the next
+# block, so that only one block's curves hold the draws of every n at once.
+BLOCK_CURVES = 512
+
+
+# A bucket with fewer curves than this is padded to the next one up when that
+# one is fitted in batches: its four programs would compile in about 30 s of
+# CPU, the work of a few hundred curves.
+MIN_CURVES_PER_BUCKET = 128
+
+
+def _merged_buckets(lengths: Sequence[int]) -> dict[int, int]:
+    """The padded size for each curve length: its own bucket, or the next larger
+    bucket if its own has few curves and that one is fitted in batches."""
+    counts: dict[int, int] = {}
+    for m in lengths:
+        counts[bucket_size(m)] = counts.get(bucket_size(m), 0) + 1
+    target, home = {}, None
+    for size in sorted(counts, reverse=True):
+        if home is not None and counts[size] < MIN_CURVES_PER_BUCKET and not _one_by_one(counts[home]):
+            counts[home] += counts[size]
+            target[size] = home
+        else:
+            home = target[size] = size
+    return {m: target[bucket_size(m)] for m in set(lengths)}
+
+
 def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequence[str] | None = None,
              n_breaks: int | str = "auto", max_breaks: int = DEFAULT_MAX_BREAKS, seed: int = 0,
              priors: Priors | None = None, n_prior: dict[int, float] | None = None,
              likelihood: str = "gaussian", n_starts: int = 48, max_iterations: int = 100,
-             n_draws: int = 1024, chunk_size: int = 64, progress: bool | None = None) -> Fits:
-    """Fit many curves at once; the same options and results as :func:`bnsl.fit` on each.
+             n_draws: int = 1024, chunk_size: int = 16, progress: bool | None = None) -> Fits:
+    """Fit many curves at once; the same options and results as :func:`bnsl.fit` on each
+    (to rounding: predictions agree to about 1e-8 and the chosen n is the same).
 
     Args:
         data: a pandas DataFrame in long format (one row per point), or a
@@ -134,7 +202,9 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
         by: the column(s) that identify a curve.
         chunk_size: the most curves per compiled call (rounded up to a multiple
             of the device count, so each call spreads over every device).
-            Memory grows with it.
+            Memory grows with it. On CPU, sizes with fewer than
+            ``BATCH_FROM_CURVES`` (256) curves are fitted one by one instead,
+            with :func:`bnsl.fit`'s own program.
         progress: show a progress bar on standard error; default: when it is a terminal.
         n_breaks, max_breaks, seed, priors, n_prior, likelihood, n_starts,
         max_iterations, n_draws: as in :func:`bnsl.fit`.
@@ -161,7 +231,7 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
         raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}.")
 
     results: dict[Hashable, Fit | FitFailure] = {}
-    prepared = {}
+    checked = {}
     for key, (cx, cy) in curves.items():
         try:
             cx, cy = check_curve(cx, cy)
@@ -169,44 +239,99 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
         except ValueError as err:
             results[key] = FitFailure(str(err))
             continue
-        prepared[key] = (cx, cy, ns, *prepare_curve(cx, cy, priors, bucket_size(len(cx))))
+        checked[key] = (cx, cy, ns)
+    sizes = _merged_buckets([len(cx) for cx, _, _ in checked.values()])
+    prepared = {key: (cx, cy, ns, *prepare_curve(cx, cy, priors, sizes[len(cx)]))
+                for key, (cx, cy, ns) in checked.items()}
 
-    # Work items: (bucket size, n) -> curve keys; one compiled program per bucket.
-    work: dict[tuple[int, int], list] = {}
-    for key, (cx, _, ns, _, s, *_rest) in prepared.items():
-        for n in ns:
-            work.setdefault((len(s), n), []).append(key)
-    total = sum(len(keys) for keys in work.values())
+    # Curves by padded size; on CPU a size with few curves goes one by one.
+    by_size: dict[int, list] = {}
+    for key, (_, _, _, _, s, *_rest) in prepared.items():
+        by_size.setdefault(len(s), []).append(key)
+    total = sum(len(prepared[key][2]) for key in prepared)
     bar = Progress(total, "fitting", enabled=progress if progress is not None else sys.stderr.isatty())
     candidates: dict[Hashable, dict] = {key: {} for key in prepared}
+
+    def collect(key, n, outcome):
+        cx, cy, _, scale = prepared[key][:4]
+        try:
+            candidates[key][n] = candidate_from(outcome, n, len(cx), scale, settings.solver.student_t)
+        except FloatingPointError as err:
+            results[key] = FitFailure(f"{err}; try another seed or fewer breaks.")
+
+    def finish(keys):
+        # Choosing n drops the negligible candidates' draws: done as soon as a
+        # curve is complete, memory holds every n's draws for a block of curves only.
+        for key in keys:
+            if key not in results:
+                cx, cy = prepared[key][:2]
+                results[key] = assemble(cx, cy, candidates[key], n_prior=n_prior,
+                                        seed=seed, x_name=x or "x", y_name=y or "y")
+            del candidates[key]
+
+    base = jax.random.PRNGKey(seed)
+    one_by_one = [key for size, keys in sorted(by_size.items()) if _one_by_one(len(keys)) for key in keys]
+    batched = {size: keys for size, keys in sorted(by_size.items()) if not _one_by_one(len(keys))}
+
+    # Few curves: bnsl.fit's own program, one curve and n at a time (one compilation
+    # per bucket, shared with bnsl.fit, and the very same numbers).
     with float64():
-        base = jax.random.PRNGKey(seed)
-        for (size, n), keys in sorted(work.items()):
-            width = _chunk_width(len(keys), chunk_size)
-            for start in range(0, len(keys), width):
-                chunk = keys[start:start + width]
+        pending = []
+        for key in one_by_one:
+            s_, ly, w, prior = (prepared[key][i] for i in (4, 5, 6, 7))
+            args = [jnp.asarray(v) for v in (s_, ly, w)]
+            prior = type(prior)(*(jnp.asarray(v) for v in prior))
+            for n in prepared[key][2]:
+                # Dispatched ahead: the host summarises one while the next runs.
+                pending.append((key, n, fit_one_n(jax.random.fold_in(base, n), *args, n, prior, settings)))
+        for key, n, outcome in pending:
+            collect(key, n, jax.device_get(outcome))
+            bar.update(1)
+        del pending
+    finish(one_by_one)
+
+    # Many curves: chunks of curves that share n and the random numbers, through
+    # programs specialised to each n (see bnsl._program.batch_program), a block
+    # of curves at a time.
+    plan = []  # (size, n, width, [chunks]) in the order they run, per block
+    for size, keys in batched.items():
+        ns = sorted({n for key in keys for n in prepared[key][2]})
+        width = {n: _chunk_width(sum(n in prepared[k][2] for k in keys), chunk_size) for n in ns}
+        for block in range(0, len(keys), BLOCK_CURVES):
+            block_keys = keys[block:block + BLOCK_CURVES]
+            for n in ns:
+                with_n = [k for k in block_keys if n in prepared[k][2]]
+                chunks = [with_n[i:i + width[n]] for i in range(0, len(with_n), width[n])]
+                plan.append((size, n, width[n], chunks, None))
+            plan[-1] = plan[-1][:4] + (block_keys,)  # finish the block after its last n
+    # Every curve gets the same seed, so one draw of the random numbers serves them all.
+    noise = {n: _noise(settings, base, n) for n in sorted({item[1] for item in plan})}
+    # Compile each program in the background while the previous one runs: with
+    # two or more cores, compiling costs little wall time beyond the first program.
+    compiler = ThreadPoolExecutor(max_workers=1)
+    try:
+        programs = {}
+        for size, n, width, _, _ in plan:
+            if (size, n, width) not in programs:
+                programs[size, n, width] = compiler.submit(
+                    _compiled, settings, jax.device_count(), n, size, width)
+        for size, n, width, chunks, block_keys in plan:
+            program = programs[size, n, width].result()
+            for chunk in chunks:
                 # Pad the chunk with copies to a power of two: few compilations, little waste.
                 padded = chunk + [chunk[0]] * (width - len(chunk))
                 stack = lambda i: np.stack([prepared[k][i] for k in padded])
                 prior = PriorArrays(*(np.stack([prepared[k][7][j] for k in padded]) for j in range(4)))
-                keys_arr = jnp.stack([jax.random.fold_in(base, n)] * width)
-                args = [keys_arr, stack(4), stack(5), stack(6), np.full(width, n), prior]
-                outcome = jax.device_get(batch_program(settings, jax.device_count())(*args))
+                with float64():
+                    outcome = jax.device_get(program(noise[n], stack(4), stack(5), stack(6), prior))
                 for i, key in enumerate(chunk):
-                    cx, cy, _, scale = prepared[key][:4]
-                    one = jax.tree.map(lambda a: a[i], outcome)
-                    try:
-                        candidates[key][n] = candidate_from(one, n, len(cx), scale,
-                                                            settings.solver.student_t)
-                    except FloatingPointError as err:
-                        results[key] = FitFailure(f"{err}; try another seed or fewer breaks.")
+                    # Copies: a view would keep the whole chunk's arrays alive with the fit.
+                    collect(key, n, jax.tree.map(lambda a: np.array(a[i]), outcome))
                 bar.update(len(chunk))
+            if block_keys is not None:
+                finish(block_keys)
+    finally:
+        compiler.shutdown(wait=False, cancel_futures=True)
     bar.close()
-
-    for key, (cx, cy, *_rest) in prepared.items():
-        if key in results:
-            continue
-        results[key] = assemble(cx, cy, candidates[key], n_prior=n_prior,
-                                seed=seed, x_name=x or "x", y_name=y or "y")
     ordered = {key: results[key] for key in curves}
     return Fits(ordered, key_names)

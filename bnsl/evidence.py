@@ -67,26 +67,54 @@ _T_NORMALISER = np.array([math.lgamma((PROPOSAL_DOF + d) / 2) - math.lgamma(PROP
                           - 0.5 * d * math.log(PROPOSAL_DOF * math.pi) for d in range(N_THETA + 1)])
 
 
-def _log_student(x, centre, chol, mask):
-    """Log density of one multivariate t component over the masked entries."""
+def _log_student(draws, proposal: Proposal, mask):
+    """``(D, K)`` log density of every draw under every t component, over the masked entries.
+
+    Each component's Cholesky factor is inverted once (``K`` tiny triangular
+    solves) and applied to all draws as one matrix product: a triangular solve
+    with ``D`` right-hand sides goes to LAPACK, whose threads stall on a busy
+    machine.
+    """
     d = jnp.sum(mask)
-    solved = jax.scipy.linalg.solve_triangular(chol, (x - centre) * mask, lower=True)
-    maha = jnp.sum((solved * mask) ** 2)
-    log_det = jnp.sum(jnp.log(jnp.diag(chol)) * mask)
+    eye = jnp.eye(proposal.chol.shape[-1], dtype=proposal.chol.dtype)
+    inverse = jax.vmap(lambda l: jax.scipy.linalg.solve_triangular(l, eye, lower=True))(proposal.chol)
+    dev = (draws[:, None, :] - proposal.centre[None]) * mask  # (D, K, P)
+    solved = jnp.einsum("kij,dkj->dki", inverse, dev) * mask
+    maha = jnp.sum(solved**2, axis=-1)
+    log_det = jnp.sum(jnp.log(jnp.diagonal(proposal.chol, axis1=1, axis2=2)) * mask, axis=-1)
     normaliser = jnp.asarray(_T_NORMALISER)[d.astype(jnp.int32)]
     return normaliser - log_det - (PROPOSAL_DOF + d) / 2 * jnp.log1p(maha / PROPOSAL_DOF)
 
 
-def _sample(key, proposal: Proposal, mask, n_draws: int):
-    k_comp, k_norm, k_chi = jax.random.split(key, 3)
-    dim = proposal.centre.shape[1]
-    comp = jax.random.categorical(k_comp, proposal.log_mix, shape=(n_draws,))
-    normal = jax.random.normal(k_norm, (n_draws, dim), dtype=proposal.centre.dtype)
-    # chi-square with an integer dof as a sum of squared normals: jax.random.gamma
-    # is a rejection loop that is slow to compile.
-    chi2 = jnp.sum(jax.random.normal(k_chi, (n_draws, int(PROPOSAL_DOF)), dtype=normal.dtype) ** 2, axis=1)
+class SampleNoise(NamedTuple):
+    """The random numbers behind the importance sampling, per round: they depend
+    on the key alone, not on the data."""
+
+    gumbel: jax.Array  # (rounds, D, K) picks the mixture component
+    normal: jax.Array  # (rounds, D, P)
+    chi: jax.Array     # (rounds, D, PROPOSAL_DOF) normals whose squares sum to a chi-square
+
+
+def sample_noise(key, n_draws: int, n_modes: int, rounds: int = 2) -> SampleNoise:
+    dtype = jnp.result_type(float)
+    parts = []
+    for round_key in jax.random.split(key, rounds):
+        k_comp, k_norm, k_chi = jax.random.split(round_key, 3)
+        # As jax.random.categorical draws it: the argmax of Gumbel noise plus the logits.
+        parts.append(SampleNoise(jax.random.gumbel(k_comp, (n_draws, n_modes), dtype),
+                                 jax.random.normal(k_norm, (n_draws, N_THETA), dtype=dtype),
+                                 # chi-square with an integer dof as a sum of squared normals:
+                                 # jax.random.gamma is a rejection loop that is slow to compile.
+                                 jax.random.normal(k_chi, (n_draws, int(PROPOSAL_DOF)), dtype=dtype)))
+    return SampleNoise(*(jnp.stack(v) for v in zip(*parts)))
+
+
+def _sample(noise: SampleNoise, proposal: Proposal, mask):
+    """Draws from the mixture, given one round's noise."""
+    comp = jnp.argmax(noise.gumbel + proposal.log_mix[None], axis=-1)
+    chi2 = jnp.sum(noise.chi**2, axis=1)
     radial = jnp.sqrt(PROPOSAL_DOF / chi2)[:, None]
-    steps = jnp.einsum("dij,dj->di", proposal.chol[comp], normal * mask) * radial
+    steps = jnp.einsum("dij,dj->di", proposal.chol[comp], noise.normal * mask) * radial
     return proposal.centre[comp] + steps * mask
 
 
@@ -117,8 +145,7 @@ def _refit(proposal: Proposal, draws, log_weights, log_q_comp, mask) -> Proposal
                     jnp.where(ok[:, None, None], chol, proposal.chol))
 
 
-def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int,
-             rounds: int = 2) -> Evidence:
+def estimate(noise: SampleNoise, theta, value, valid, curvature, objective, mask) -> Evidence:
     """Laplace at each mode, then adaptive importance sampling from a Student-t mixture.
 
     The first round samples the Laplace mixture; each later round samples the
@@ -126,6 +153,7 @@ def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int,
     the draws come from the last round alone, so they stay unbiased.
 
     Args:
+        noise: the random numbers of every round, from :func:`sample_noise`.
         theta, value, valid, curvature: the modes, ``log p(y, theta)`` there,
             whether each is a real distinct mode, and ``-Hessian`` approximations.
         objective: the log joint density ``log p(y, theta)``.
@@ -135,18 +163,17 @@ def estimate(key, theta, value, valid, curvature, objective, mask, n_draws: int,
     log_z_laplace = logsumexp(mode_log_z)
     first = Proposal(mode_log_z - log_z_laplace, theta, chol)
 
-    def one_round(proposal, round_key):
-        draws = _sample(round_key, proposal, mask, n_draws)
-        per_comp = jax.vmap(lambda x: jax.vmap(lambda c, l: _log_student(x, c, l, mask))(
-            proposal.centre, proposal.chol))(draws)  # (D, K)
+    def one_round(proposal, round_noise):
+        draws = _sample(round_noise, proposal, mask)
+        per_comp = _log_student(draws, proposal, mask)  # (D, K)
         log_q = logsumexp(proposal.log_mix + per_comp, axis=1)
         log_w = jax.vmap(objective)(draws) - log_q
         log_w = jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
         return _refit(proposal, draws, log_w, per_comp, mask), (draws, log_w)
 
-    _, (draws, log_weights) = jax.lax.scan(one_round, first, jax.random.split(key, rounds))
+    _, (draws, log_weights) = jax.lax.scan(one_round, first, noise)
     draws, log_weights = draws[-1], log_weights[-1]
-    log_z = logsumexp(log_weights) - math.log(n_draws)
+    log_z = logsumexp(log_weights) - math.log(log_weights.shape[0])
     return Evidence(log_z, log_z_laplace, mode_log_z, chol, draws, log_weights)
 
 
@@ -159,9 +186,7 @@ def smoothed_weights(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
     log_weights = np.asarray(log_weights, dtype=np.float64)
     finite = np.isfinite(log_weights)
     weights = np.zeros_like(log_weights)
-    if finite.sum() < max(20, 0.5 * finite.size):
-        # Most draws fell where the density is zero or undefined: whatever the
-        # few finite weights look like, the proposal missed the posterior.
+    if finite.sum() < 20:
         weights[finite] = 1.0 / max(finite.sum(), 1)
         return weights, math.inf
     smoothed, khat = psis(log_weights[finite])

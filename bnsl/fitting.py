@@ -121,9 +121,10 @@ def assemble(x, y, candidates: dict[int, Candidate], *, n_prior, seed: int,
              x_name: str, y_name: str) -> Fit:
     """Choose among the candidates and build the :class:`Fit`."""
     probabilities, chosen = choose(candidates, n_prior)
-    # Negligible candidates keep their summaries but drop their draws.
+    # Negligible candidates keep their summaries but drop their draws (copies of the
+    # empty slices: a view would keep the whole array alive).
     candidates = {n: c if probabilities[n] > KEEP_DRAWS_ABOVE or n == chosen else
-                  dataclasses.replace(c, draws=c.draws[:0], weights=c.weights[:0])
+                  dataclasses.replace(c, draws=c.draws[:0].copy(), weights=c.weights[:0].copy())
                   for n, c in candidates.items()}
     status, message = status_of(candidates, chosen)
     return Fit(x=x, y=y, candidates=candidates, n_breaks=chosen, probabilities=probabilities,

@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bnsl._fastmath import logaddexp, softplus, sum_last
+
 __all__ = ["BNSLParams", "log_law", "log_predict", "predict"]
 
 
@@ -85,9 +87,9 @@ def log_law(log_a, log_b, c0, c, log_d, f, u, break_mask=None):
     z = (u[..., None] - log_d) / f
     # f * softplus(z / f) tends to max(z, 0) as f -> 0, so this stays finite
     # for arbitrarily sharp breaks.
-    bends = jnp.sum(c * f * jax.nn.softplus(z), axis=-1)
+    bends = sum_last(c * f * softplus(z))
     log_excess = log_b - c0 * u - bends
-    return jnp.logaddexp(log_a, log_excess)
+    return logaddexp(log_a, log_excess)
 
 
 def _as_arrays(params: BNSLParams):

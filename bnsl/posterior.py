@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bnsl._fastmath import logaddexp, softplus_and_sigmoid, sum_last
 from bnsl.law import BNSLParams, log_law
 from bnsl.priors import Priors, dof_of
 
@@ -93,6 +94,10 @@ def pack(log_floor, intercept, slope, log_noise, slope_change, location, log_sha
 def model_log_y(theta: jax.Array, s: jax.Array, n_breaks) -> jax.Array:
     """Normalised ``log y - log_y_ref`` of the law at normalised ``s``."""
     p = unpack(theta, n_breaks)
+    if isinstance(n_breaks, int):
+        # A static n: only the active breaks are evaluated (the others add exact zeros).
+        return log_law(p.log_floor, p.intercept, p.slope, p.slope_change[:n_breaks],
+                       p.location[:n_breaks], jnp.exp(p.log_sharpness[:n_breaks]), s)
     return log_law(p.log_floor, p.intercept, p.slope, p.slope_change, p.location,
                    jnp.exp(p.log_sharpness), s, break_mask(n_breaks))
 
@@ -104,26 +109,52 @@ def model_log_y_and_jacobian(theta: jax.Array, s: jax.Array, n_breaks):
     softplus of every point and break once per parameter, and that dominated
     the solver's run time. Checked against ``jax.jacfwd`` in the tests.
     """
+    log_y, columns = _law_and_columns(theta, s, n_breaks, MAX_BREAKS)
+    zeros = jnp.zeros_like(s)
+    return log_y, jnp.stack(columns[:LOG_NOISE] + [zeros] + columns[LOG_NOISE:], axis=1)
+
+
+def active_columns(n_breaks: int) -> np.ndarray:
+    """Indices of the entries of ``theta`` that a law with a static ``n_breaks`` moves
+    (the noise level is profiled, not stepped): the columns of :func:`active_jacobian`."""
+    breaks = np.arange(n_breaks)
+    return np.concatenate([np.arange(LOG_NOISE), N_GLOBAL + breaks,
+                           N_GLOBAL + MAX_BREAKS + breaks, N_GLOBAL + 2 * MAX_BREAKS + breaks])
+
+
+def active_jacobian(theta: jax.Array, s: jax.Array, n_breaks: int):
+    """:func:`model_log_y` and its Jacobian in ``theta[active_columns(n_breaks)]`` for a
+    static ``n_breaks``: only the active breaks are evaluated."""
+    log_y, columns = _law_and_columns(theta, s, n_breaks, n_breaks)
+    return log_y, jnp.stack(columns, axis=1)
+
+
+def _law_and_columns(theta, s, n_breaks, nb: int):
+    """``log y`` and the Jacobian's columns for every entry but the noise level, over
+    the first ``nb`` breaks (those past ``n_breaks`` give zero columns)."""
     p = unpack(theta, n_breaks)
-    on = break_mask(n_breaks)
-    g = jnp.exp(p.log_sharpness)
-    z = (s[:, None] - p.location) / g
-    soft, sig = jax.nn.softplus(z), jax.nn.sigmoid(z)
-    k = p.slope_change * on
-    excess = p.intercept - p.slope * s - jnp.sum(k * g * soft, axis=1)
-    log_y = jnp.logaddexp(p.log_floor, excess)
+    on = break_mask(n_breaks)[:nb]
+    g = jnp.exp(p.log_sharpness[:nb])
+    z = (s[:, None] - p.location[:nb]) / g
+    soft, sig = softplus_and_sigmoid(z)
+    k = p.slope_change[:nb] * on
+    excess = p.intercept - p.slope * s - sum_last(k * g * soft)
+    log_y = logaddexp(p.log_floor, excess)
     w_floor, w_excess = jnp.exp(p.log_floor - log_y), jnp.exp(excess - log_y)
     d_location = w_excess[:, None] * k * sig
     # t_i = z_1 + sum_{q=2..i} exp(z_q): each z_q moves every later location.
-    d_z = jnp.cumsum(d_location[:, ::-1], axis=1)[:, ::-1]
-    d_z = d_z * jnp.concatenate([jnp.ones(1, theta.dtype), jnp.exp(theta[_Z][1:])])
-    jac = jnp.concatenate([
-        w_floor[:, None], w_excess[:, None], -(w_excess * s)[:, None], jnp.zeros_like(s)[:, None],
-        -w_excess[:, None] * g * soft * on,
-        d_z,
-        -w_excess[:, None] * k * g * (soft - z * sig),
-    ], axis=1)
-    return log_y, jac
+    # Summed from the last break down, one addition at a time, so that the
+    # inactive breaks' zeros change nothing.
+    d_z = [d_location[:, i] for i in range(nb)]
+    for i in range(nb - 2, -1, -1):
+        d_z[i] = d_z[i] + d_z[i + 1]
+    gap = jnp.exp(theta[_Z][1:nb])
+    d_z = d_z[:1] + [d_z[i] * gap[i - 1] for i in range(1, nb)]
+    d_k = -w_excess[:, None] * g * soft * on
+    d_lg = -w_excess[:, None] * k * g * (soft - z * sig)
+    columns = [w_floor, w_excess, -(w_excess * s)]
+    columns += [d_k[:, i] for i in range(nb)] + d_z + [d_lg[:, i] for i in range(nb)]
+    return log_y, columns
 
 
 class PriorArrays(NamedTuple):

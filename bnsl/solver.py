@@ -12,10 +12,13 @@ starts run at once under ``jax.vmap``:
    prior and the likelihood are written as residuals whose half squares are
    their negative log densities (:func:`bnsl.posterior.heavy_tail_residual`),
    and the noise level is profiled out in one dimension at each step, so the
-   posterior is a sum of squares: the Gauss-Newton matrix from a forward-mode
-   Jacobian is a cheap, positive curvature, and no Hessian is ever compiled.
-   The proper priors keep the flat directions of a singular law (a break with
-   no change of slope) from drifting.
+   posterior is a sum of squares: the Gauss-Newton matrix from the law's
+   hand-written Jacobian is a cheap, positive curvature, and no Hessian is ever
+   compiled. The proper priors keep the flat directions of a singular law (a
+   break with no change of slope) from drifting. Each iteration evaluates the
+   law and its Jacobian once, at the trial point. With a static number of
+   breaks (``bnsl.fit_many``) the normal equations are formed only in the
+   entries that move.
 3. The few best **distinct** optima are kept, best first: the evidence is built
    on them.
 """
@@ -27,10 +30,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bnsl._fastmath import softplus
 from bnsl.posterior import (
-    LOG_NOISE, MAX_BREAKS, N_THETA, PriorArrays, break_mask, data_residuals,
-    data_residuals_and_jacobian, heavy_tail_residual, likelihood_dof, log_joint, model_log_y, pack,
-    prior_residuals, prior_residuals_and_jacobian, theta_mask,
+    LOG_NOISE, MAX_BREAKS, N_THETA, PriorArrays, active_columns, active_jacobian, break_mask,
+    heavy_tail_residual, likelihood_dof, log_joint, model_log_y, model_log_y_and_jacobian, pack,
+    theta_mask,
 )
 
 _FLOOR_FRACTIONS = (0.0, 0.5, 0.8, 0.95)
@@ -60,7 +64,7 @@ def _seed_start(s, log_y, weight, n_breaks, floor_fraction, location, log_sharpn
     floor = floor_fraction * jnp.exp(y_min)
     excess = jnp.log(jnp.maximum(jnp.exp(log_y) - floor, 1e-12 * jnp.exp(y_min)))
     g = jnp.exp(log_sharpness)
-    bends = g * jax.nn.softplus((s[:, None] - location) / g) * break_mask(n_breaks)
+    bends = g * softplus((s[:, None] - location) / g) * break_mask(n_breaks)
     basis = jnp.concatenate([jnp.ones_like(s)[:, None], -s[:, None], -bends], axis=1)
     beta = _weighted_lstsq(basis, excess, weight, 1e-8)
     residual = basis @ beta - excess
@@ -69,28 +73,43 @@ def _seed_start(s, log_y, weight, n_breaks, floor_fraction, location, log_sharpn
     return pack(log_floor, beta[0], beta[1], log_noise, beta[2:], location, log_sharpness)
 
 
-def make_starts(key, s, log_y, weight, n_breaks, n_starts: int) -> jax.Array:
-    """``(n_starts, N_THETA)`` starting points: data-seeded and random, deterministic in ``key``."""
+class StartNoise(NamedTuple):
+    """The random numbers behind the starts: they depend on the key alone, not on the data."""
+
+    jitter: jax.Array         # (n_starts // 2, MAX_BREAKS) uniform on [-1, 1]
+    spread: jax.Array         # (n_starts - n_starts // 2, MAX_BREAKS) uniform on [-0.1, 1.1]
+    log_sharpness: jax.Array  # (n_starts, MAX_BREAKS)
+    floor_scale: jax.Array    # (n_starts,) uniform on [0.9, 1]
+
+
+def start_noise(key, n_starts: int) -> StartNoise:
     k_loc, k_sharp, k_floor = jax.random.split(key, 3)
+    half = n_starts // 2
+    return StartNoise(
+        jax.random.uniform(k_loc, (half, MAX_BREAKS), minval=-1, maxval=1),
+        jax.random.uniform(jax.random.fold_in(k_loc, 1), (n_starts - half, MAX_BREAKS),
+                           minval=-0.1, maxval=1.1),
+        jax.random.uniform(k_sharp, (n_starts, MAX_BREAKS), minval=jnp.log(0.003), maxval=jnp.log(0.3)),
+        jax.random.uniform(k_floor, (n_starts,), minval=0.9, maxval=1.0))
+
+
+def make_starts(noise: StartNoise, s, log_y, weight, n_breaks) -> jax.Array:
+    """``(n_starts, N_THETA)`` starting points: data-seeded and random, deterministic in the noise."""
+    n_starts = noise.floor_scale.shape[0]
     # Data-seeded locations: breaks spread evenly through the data (and a little
     # beyond) with jitter; random ones anywhere in [-0.1, 1.1].
     slots = (jnp.arange(MAX_BREAKS) + 1.0) / (n_breaks + 1.0)
     spread = jnp.where(jnp.arange(MAX_BREAKS) < n_breaks, slots, 1.5 + jnp.arange(MAX_BREAKS))
-    half = n_starts // 2
-    jitter = 0.35 / (n_breaks + 1.0) * jax.random.uniform(k_loc, (half, MAX_BREAKS), minval=-1, maxval=1)
+    jitter = 0.35 / (n_breaks + 1.0) * noise.jitter
     seeded = spread + jitter
-    uniform = jax.random.uniform(jax.random.fold_in(k_loc, 1), (n_starts - half, MAX_BREAKS),
-                                 minval=-0.1, maxval=1.1)
     # Inactive breaks sit past the data, in order, so they never collide.
-    uniform = jnp.where(jnp.arange(MAX_BREAKS) < n_breaks, uniform, 1.5 + jnp.arange(MAX_BREAKS))
+    uniform = jnp.where(jnp.arange(MAX_BREAKS) < n_breaks, noise.spread, 1.5 + jnp.arange(MAX_BREAKS))
     locations = jnp.sort(jnp.concatenate([seeded, uniform]), axis=1)
     locations = locations + 1e-3 * jnp.arange(MAX_BREAKS)  # strictly increasing
-    log_sharpness = jax.random.uniform(k_sharp, (n_starts, MAX_BREAKS),
-                                       minval=jnp.log(0.003), maxval=jnp.log(0.3))
     fractions = jnp.asarray(_FLOOR_FRACTIONS)[jnp.arange(n_starts) % len(_FLOOR_FRACTIONS)]
-    fractions = fractions * jax.random.uniform(k_floor, (n_starts,), minval=0.9, maxval=1.0)
+    fractions = fractions * noise.floor_scale
     seed_one = lambda fr, loc, lg: _seed_start(s, log_y, weight, n_breaks, fr, loc, lg)
-    return jax.vmap(seed_one)(fractions, locations, log_sharpness)
+    return jax.vmap(seed_one)(fractions, locations, noise.log_sharpness)
 
 
 def _noise_derivatives(log_noise, residual, weight, prior, student_t):
@@ -111,13 +130,9 @@ def _noise_derivatives(log_noise, residual, weight, prior, student_t):
     return jax.grad(data)(log_noise) + prior_d1, jax.grad(jax.grad(data))(log_noise) + prior_d2
 
 
-def profile_noise(theta, s, log_y, weight, n_breaks, prior, student_t, steps: int = 4):
-    """``theta`` with its noise level set to the most probable one given the rest.
-
-    Profiling the noise level out leaves a sum of squares in the other
-    parameters for Levenberg-Marquardt, yet converges to the joint mode.
-    """
-    residual = model_log_y(theta, s, n_breaks) - log_y
+def _profiled_log_noise(residual, weight, prior, student_t, steps: int = 4):
+    """The most probable log noise level given the raw residuals ``model - log y``
+    (Newton's method in one dimension)."""
     ms = jnp.sum(weight * residual**2) / jnp.sum(weight)
     # Noise below ~1e-9 in log y is float64 rounding of the data, not information;
     # the floor keeps noiseless curves from driving the noise level to zero forever.
@@ -128,25 +143,13 @@ def profile_noise(theta, s, log_y, weight, n_breaks, prior, student_t, steps: in
         step = jnp.where(curv > 0, -slope / curv, -jnp.sign(slope))
         return jnp.maximum(ln + jnp.clip(step, -2.0, 2.0), jnp.log(NOISE_FLOOR))
 
-    return theta.at[LOG_NOISE].set(jax.lax.fori_loop(0, steps, newton, start))
+    return jax.lax.fori_loop(0, steps, newton, start)
 
 
 def noise_curvature(theta, s, log_y, weight, n_breaks, prior, student_t):
     """Second derivative of ``-log p(y, theta)`` in the log noise level."""
     residual = model_log_y(theta, s, n_breaks) - log_y
     return _noise_derivatives(theta[LOG_NOISE], residual, weight, prior, student_t)[1]
-
-
-def _residuals(theta, s, log_y, weight, n_breaks, prior, student_t):
-    return jnp.concatenate([data_residuals(theta, s, log_y, weight, n_breaks, student_t),
-                            prior_residuals(theta, n_breaks, prior)])
-
-
-def _objective(theta, s, log_y, weight, n_breaks, prior, student_t):
-    """``-log p(y, theta)`` up to constants."""
-    e = _residuals(theta, s, log_y, weight, n_breaks, prior, student_t)
-    value = 0.5 * jnp.sum(e**2) + jnp.sum(weight) * theta[LOG_NOISE]
-    return jnp.where(jnp.isfinite(value), value, jnp.inf)
 
 
 def _free(n_breaks):
@@ -178,38 +181,74 @@ def levenberg_marquardt(theta0, s, log_y, weight, n_breaks, prior, student_t,
     vanish at the mode of a Gaussian likelihood).
     """
     args = (s, log_y, weight, n_breaks, prior, student_t)
-    free = _free(n_breaks)
-    objective = lambda th: _objective(th, *args)
+    mask = theta_mask(n_breaks)
+    root_w = jnp.sqrt(weight)
+    dof = likelihood_dof(student_t)
+    if isinstance(n_breaks, int):
+        # A static n (fit_many's chunks share one): the normal equations only in
+        # the entries that move, and only the active breaks evaluated.
+        moving = active_columns(n_breaks)
+        jacobian = lambda th: active_jacobian(th, s, n_breaks)
+        free = jnp.ones(len(moving), theta0.dtype)
+        embed = lambda step: jnp.zeros_like(theta0).at[moving].set(step)
+        pick = lambda v: v[moving]
+    else:
+        moving = None
+        jacobian = lambda th: model_log_y_and_jacobian(th, s, n_breaks)
+        free = _free(n_breaks)
+        embed = pick = lambda v: v
 
-    def linearise(th):
-        r_data, j_data = data_residuals_and_jacobian(th, s, log_y, weight, n_breaks, student_t)
-        r_prior, j_prior = prior_residuals_and_jacobian(th, n_breaks, prior)
-        j_data, j_prior = j_data * free, j_prior * free
-        return j_data.T @ j_data + j_prior.T @ j_prior, j_data.T @ r_data + j_prior.T @ r_prior
+    def evaluate(point):
+        """``point`` with its noise level profiled; ``-log p(y, theta)`` there (up to
+        constants) and the Gauss-Newton normal equations.
+
+        One evaluation of the law and its Jacobian serves all three. Profiling
+        the noise level out leaves a sum of squares in the other parameters,
+        yet converges to the joint mode.
+        """
+        log_y_hat, jac = jacobian(point)
+        residual = log_y_hat - log_y
+        th = point.at[LOG_NOISE].set(_profiled_log_noise(residual, weight, prior, student_t))
+        inv_noise = jnp.exp(-th[LOG_NOISE])
+        r = residual * inv_noise
+        scale = root_w * inv_noise
+        if student_t:
+            scale = scale * jax.vmap(jax.grad(lambda v: heavy_tail_residual(v, dof)))(r)
+        r_data = root_w * heavy_tail_residual(r, dof)
+        z = (th - prior.loc) / prior.scale
+        r_prior = heavy_tail_residual(z, prior.dof) * mask
+        j_prior = jax.vmap(jax.grad(heavy_tail_residual))(z, prior.dof) / prior.scale * mask
+        value = (0.5 * (jnp.sum(r_data**2) + jnp.sum(r_prior**2))
+                 + jnp.sum(weight) * th[LOG_NOISE])
+        value = jnp.where(jnp.isfinite(value), value, jnp.inf)
+        j_data = jac * (scale[:, None] * free)
+        j_prior = pick(j_prior) * free
+        gram = j_data.T @ j_data + jnp.diag(j_prior**2)
+        return th, value, gram, j_data.T @ r_data + j_prior * pick(r_prior)
 
     def body(state):
         i, th, c, lam, stall, gram, grad = state
         damp = lam * (jnp.diag(gram) + 1e-9) + (1.0 - free)  # frozen entries: identity
         step = -spd_solve(gram + jnp.diag(damp), grad) * free
-        trial = profile_noise(th + step, *args)
-        c_trial = objective(trial)
+        trial, c_trial, gram_trial, grad_trial = evaluate(th + embed(step))
         better = c_trial < c
         # The objective is in nats of log density: 1e-6 is far below anything that
         # matters. Rejected steps only raise the damping; they are not a stall.
         stall = jnp.where(better, jnp.where(c - c_trial > 1e-6, 0, stall + 1), stall)
-        th = jnp.where(better, trial, th)
-        gram_new, grad_new = linearise(th)
-        return (i + 1, th, jnp.where(better, c_trial, c),
+        # A rejected step leaves theta, and so its normal equations, as they were.
+        return (i + 1, jnp.where(better, trial, th), jnp.where(better, c_trial, c),
                 jnp.clip(jnp.where(better, lam / 3.0, lam * 4.0), 1e-12, 1e12), stall,
-                gram_new, grad_new)
+                jnp.where(better, gram_trial, gram), jnp.where(better, grad_trial, grad))
 
     def keep_going(state):
         i, _, _, lam, stall, _, _ = state
         return (i < iterations) & (stall < 2) & (lam < 1e10)
 
-    theta0 = profile_noise(theta0, *args)
-    init = (0, theta0, objective(theta0), jnp.asarray(1e-2, theta0.dtype), 0, *linearise(theta0))
+    theta0, c0, gram0, grad0 = evaluate(theta0)
+    init = (0, theta0, c0, jnp.asarray(1e-2, theta0.dtype), 0, gram0, grad0)
     i, theta, c, lam, stall, gram, _ = jax.lax.while_loop(keep_going, body, init)
+    if moving is not None:
+        gram = jnp.zeros((N_THETA, N_THETA), gram.dtype).at[moving[:, None], moving].set(gram)
     curv = gram.at[LOG_NOISE, LOG_NOISE].set(noise_curvature(theta, *args))
     return Solution(i, theta, c, (stall >= 2) | (lam >= 1e10), curv)
 
@@ -245,10 +284,10 @@ class SolverSettings(NamedTuple):
     student_t: bool = False
 
 
-def find_optima(key, s, log_y, weight, n_breaks, prior: PriorArrays,
+def find_optima(noise: StartNoise, s, log_y, weight, n_breaks, prior: PriorArrays,
                 settings: SolverSettings) -> Optima:
     """Levenberg-Marquardt from many starts; the best distinct posterior modes."""
-    starts = make_starts(key, s, log_y, weight, n_breaks, settings.n_starts)
+    starts = make_starts(noise, s, log_y, weight, n_breaks)
     solve = lambda th: levenberg_marquardt(th, s, log_y, weight, n_breaks, prior,
                                            settings.student_t, settings.lm_iterations)
     sol = jax.vmap(solve)(starts)

@@ -35,12 +35,41 @@ def fits(frame):
     return bnsl.fit_many(frame, x="x", y="y", by="task", max_breaks=1, progress=False)
 
 
-def test_batch_equals_a_loop_of_single_fits(frame, fits):
+@pytest.fixture(scope="module")
+def batched_fits(frame):
+    # Few curves are fitted one by one on CPU; force the batch programs (static n).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bnsl.batch, "BATCH_FROM_CURVES", 0)
+        return bnsl.fit_many(frame, x="x", y="y", by="task", max_breaks=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def singles(frame):
+    return {task: bnsl.fit(group.x, group.y, max_breaks=1)
+            for task, group in frame[frame.task != "broken"].groupby("task")}
+
+
+@pytest.mark.parametrize("which", ["fits", "batched_fits"])
+def test_batch_equals_a_loop_of_single_fits(which, singles, request):
+    fits = request.getfixturevalue(which)
     grid = np.logspace(-1, 6, 30)
-    for task, group in frame[frame.task != "broken"].groupby("task"):
-        single = bnsl.fit(group.x, group.y, max_breaks=1)
+    for task, single in singles.items():
         batch = fits[task]
         assert batch.n_breaks == single.n_breaks
+        np.testing.assert_allclose(batch.predict(grid), single.predict(grid), rtol=1e-6)
+        assert batch.log_evidence == pytest.approx(single.log_evidence, rel=1e-6)
+        for n, cand in single.candidates.items():
+            assert batch.candidates[n].log_evidence == pytest.approx(cand.log_evidence, rel=1e-6)
+
+
+def test_batch_programs_with_every_break_agree_with_single_fits(monkeypatch):
+    # n = 3 exercises every break slot of the static-n solver but the spare one.
+    monkeypatch.setattr(bnsl.batch, "BATCH_FROM_CURVES", 0)
+    pairs = [curve(45, 3, 11), curve(50, 2, 12)]
+    fits = bnsl.fit_many(pairs, n_breaks=3, progress=False)
+    grid = np.logspace(-1, 5, 30)
+    for (x, y), batch in zip(pairs, fits.values()):
+        single = bnsl.fit(x, y, n_breaks=3)
         np.testing.assert_allclose(batch.predict(grid), single.predict(grid), rtol=1e-6)
         assert batch.log_evidence == pytest.approx(single.log_evidence, rel=1e-6)
 
@@ -76,8 +105,9 @@ def test_bad_frames_name_the_argument(frame):
 
 def test_batches_shard_over_several_devices_with_the_same_results():
     code = textwrap.dedent("""
-        import jax, numpy as np, bnsl
+        import jax, numpy as np, bnsl, bnsl.batch
         assert jax.device_count() == 2, jax.devices()
+        bnsl.batch.BATCH_FROM_CURVES = 0  # few curves: force the sharded batch programs
         x = np.logspace(0, 3, 24)
         pairs = [(x, s * x ** -0.4) for s in (1.0, 2.0, 3.0)]
         # Small settings: this checks the multi-device path, not the solver's effort.
