@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's bnsl, not an installed copy.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import revisiting  # noqa: E402  (the benchmark's loader and curve selection)
 
 import bnsl  # noqa: E402

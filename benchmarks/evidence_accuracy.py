@@ -51,7 +51,7 @@ from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(ROOT)]  # this checkout's bnsl, not an installed copy
 
 import _synthetic  # noqa: E402
 from _results import with_kept_notes  # noqa: E402

@@ -17,6 +17,8 @@ import os
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's bnsl, not an installed copy
+
 import numpy as np
 
 import bnsl

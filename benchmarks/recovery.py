@@ -46,6 +46,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's bnsl, not an installed copy
+
 import numpy as np
 
 FIT_DECADES = (2.0, 7.0)

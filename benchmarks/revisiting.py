@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import scipy
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's bnsl, not an installed copy.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import baselines  # noqa: E402  (sibling module; benchmarks/ is not a package)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(ROOT)]  # this checkout's bnsl, not an installed copy
 
 import _synthetic  # noqa: E402
 from _results import with_kept_notes  # noqa: E402

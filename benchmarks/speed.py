@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 import scipy.optimize
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's bnsl, not an installed copy.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 import baselines  # noqa: E402  (sibling module; benchmarks/ is not a package)
 import paper_example  # noqa: E402
 

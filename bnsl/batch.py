@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bnsl._jax import float64
-from bnsl._program import batch_program, bucket_size, fit_one_n, noise_program
+from bnsl._program import batch_program, bucket_size, draw_noise, fit_program
 from bnsl.fitting import (DEFAULT_MAX_BREAKS, assemble, build_settings, candidate_from, check_seed,
                           prepare_curve)
 from bnsl.posterior import N_THETA, PriorArrays
@@ -133,18 +133,13 @@ def _chunk_width(n_curves: int, chunk_size: int) -> int:
     return -(-width // devices) * devices
 
 
-def _noise(settings, base, n: int):
-    with float64():
-        return noise_program(settings)(jax.random.fold_in(base, n))
-
-
 @functools.lru_cache(maxsize=None)
 def _compiled(settings, n_devices: int, n: int, size: int, width: int):
     """The batch program for ``width`` curves of ``size`` points, compiled ahead of its call."""
     row = jax.ShapeDtypeStruct((width, size), np.float64)
     prior = PriorArrays(*[jax.ShapeDtypeStruct((width, N_THETA), np.float64)] * 4)
+    noise = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), draw_noise(0, n, settings))
     with float64():
-        noise = jax.eval_shape(noise_program(settings), jax.random.PRNGKey(0))
         return batch_program(settings, n_devices, n).lower(noise, row, row, row, prior).compile()
 
 
@@ -269,7 +264,6 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
                                         seed=seed, x_name=x or "x", y_name=y or "y")
             del candidates[key]
 
-    base = jax.random.PRNGKey(seed)
     one_by_one = [key for size, keys in sorted(by_size.items()) if _one_by_one(len(keys)) for key in keys]
     batched = {size: keys for size, keys in sorted(by_size.items()) if not _one_by_one(len(keys))}
 
@@ -281,9 +275,10 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
             s_, ly, w, prior = (prepared[key][i] for i in (4, 5, 6, 7))
             args = [jnp.asarray(v) for v in (s_, ly, w)]
             prior = type(prior)(*(jnp.asarray(v) for v in prior))
+            program = fit_program(settings, len(s_))
             for n in prepared[key][2]:
                 # Dispatched ahead: the host summarises one while the next runs.
-                pending.append((key, n, fit_one_n(jax.random.fold_in(base, n), *args, n, prior, settings)))
+                pending.append((key, n, program(draw_noise(seed, n, settings), *args, n, prior)))
         for key, n, outcome in pending:
             collect(key, n, jax.device_get(outcome))
             bar.update(1)
@@ -305,7 +300,7 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
                 plan.append((size, n, width[n], chunks, None))
             plan[-1] = plan[-1][:4] + (block_keys,)  # finish the block after its last n
     # Every curve gets the same seed, so one draw of the random numbers serves them all.
-    noise = {n: _noise(settings, base, n) for n in sorted({item[1] for item in plan})}
+    noise = {n: draw_noise(seed, n, settings) for n in sorted({item[1] for item in plan})}
     # Compile each program in the background while the previous one runs: with
     # two or more cores, compiling costs little wall time beyond the first program.
     compiler = ThreadPoolExecutor(max_workers=1)

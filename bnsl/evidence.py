@@ -88,25 +88,22 @@ def _log_student(draws, proposal: Proposal, mask):
 
 class SampleNoise(NamedTuple):
     """The random numbers behind the importance sampling, per round: they depend
-    on the key alone, not on the data."""
+    on the seed alone, not on the data."""
 
     gumbel: jax.Array  # (rounds, D, K) picks the mixture component
     normal: jax.Array  # (rounds, D, P)
     chi: jax.Array     # (rounds, D, PROPOSAL_DOF) normals whose squares sum to a chi-square
 
 
-def sample_noise(key, n_draws: int, n_modes: int, rounds: int = 2) -> SampleNoise:
-    dtype = jnp.result_type(float)
-    parts = []
-    for round_key in jax.random.split(key, rounds):
-        k_comp, k_norm, k_chi = jax.random.split(round_key, 3)
-        # As jax.random.categorical draws it: the argmax of Gumbel noise plus the logits.
-        parts.append(SampleNoise(jax.random.gumbel(k_comp, (n_draws, n_modes), dtype),
-                                 jax.random.normal(k_norm, (n_draws, N_THETA), dtype=dtype),
-                                 # chi-square with an integer dof as a sum of squared normals:
-                                 # jax.random.gamma is a rejection loop that is slow to compile.
-                                 jax.random.normal(k_chi, (n_draws, int(PROPOSAL_DOF)), dtype=dtype)))
-    return SampleNoise(*(jnp.stack(v) for v in zip(*parts)))
+def sample_noise(rng: np.random.Generator, n_draws: int, n_modes: int, rounds: int = 2) -> SampleNoise:
+    """Every round's random numbers, drawn on the host (see :func:`bnsl.solver.start_noise`)."""
+    return SampleNoise(
+        # As a categorical draw: the argmax of Gumbel noise plus the logits.
+        rng.gumbel(size=(rounds, n_draws, n_modes)),
+        rng.standard_normal((rounds, n_draws, N_THETA)),
+        # A chi-square with an integer dof as a sum of squared normals, so that
+        # the program only ever sees normals.
+        rng.standard_normal((rounds, n_draws, int(PROPOSAL_DOF))))
 
 
 def _sample(noise: SampleNoise, proposal: Proposal, mask):

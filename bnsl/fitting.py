@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from bnsl._jax import float64
-from bnsl._program import Outcome, Settings, bucket_size, fit_one_n
+from bnsl._program import Outcome, Settings, bucket_size, draw_noise, fit_program
 from bnsl.evidence import smoothed_weights
 from bnsl.posterior import Scale, noise_sd, prior_arrays, to_params
 from bnsl.priors import Priors, check_priors
@@ -190,12 +190,12 @@ def fit(x, y, *, n_breaks: int | Literal["auto"] = "auto", max_breaks: int = DEF
 
     scale, s, log_y, weight, prior = prepare_curve(x, y, priors, bucket_size(len(x)))
     candidates = {}
+    program = fit_program(settings, len(s))
     with float64():
-        key = jax.random.PRNGKey(seed)
         args = [jnp.asarray(v) for v in (s, log_y, weight)]
         prior = type(prior)(*(jnp.asarray(v) for v in prior))
         for n in ns:
-            outcome = fit_one_n(jax.random.fold_in(key, n), *args, n, prior, settings)
+            outcome = program(draw_noise(seed, n, settings), *args, n, prior)
             candidates[n] = candidate_from(jax.device_get(outcome), n, len(x), scale, student_t)
     return assemble(x, y, candidates, n_prior=n_prior, seed=seed,
                     x_name=x_name, y_name=y_name)

@@ -235,45 +235,63 @@ def likelihood_dof(student_t: bool) -> float:
     return STUDENT_T_LIKELIHOOD_DOF if student_t else math.inf
 
 
+def standardised_data_residuals(raw, log_noise, weight, student_t: bool):
+    """From the raw residuals ``model - log y``: the residuals whose half sum of
+    squares is ``-log p(log y | theta)`` less the noise terms, and the derivative
+    of each with respect to its raw residual (the row scale of the Jacobian)."""
+    inv_noise = jnp.exp(-log_noise)
+    r = raw * inv_noise
+    dof = likelihood_dof(student_t)
+    row_scale = jnp.sqrt(weight) * inv_noise
+    if student_t:
+        row_scale = row_scale * jax.vmap(jax.grad(lambda v: heavy_tail_residual(v, dof)))(r)
+    return jnp.sqrt(weight) * heavy_tail_residual(r, dof), row_scale
+
+
 def data_residuals(theta, s, log_y, weight, n_breaks, student_t: bool) -> jax.Array:
     """Residuals whose half sum of squares is ``-log p(log y | theta)`` less the noise terms."""
-    r = (model_log_y(theta, s, n_breaks) - log_y) * jnp.exp(-theta[LOG_NOISE])
-    return jnp.sqrt(weight) * heavy_tail_residual(r, likelihood_dof(student_t))
+    raw = model_log_y(theta, s, n_breaks) - log_y
+    return standardised_data_residuals(raw, theta[LOG_NOISE], weight, student_t)[0]
 
 
 def data_residuals_and_jacobian(theta, s, log_y, weight, n_breaks, student_t: bool):
     """:func:`data_residuals` and their Jacobian in ``theta`` (noise level held fixed)."""
     log_y_hat, jac = model_log_y_and_jacobian(theta, s, n_breaks)
-    inv_noise = jnp.exp(-theta[LOG_NOISE])
-    r = (log_y_hat - log_y) * inv_noise
-    dof = likelihood_dof(student_t)
-    transform = lambda v: heavy_tail_residual(v, dof)
-    scale = jnp.sqrt(weight) * inv_noise
-    if student_t:
-        scale = scale * jax.vmap(jax.grad(transform))(r)
-    return jnp.sqrt(weight) * transform(r), jac * scale[:, None]
+    e, row_scale = standardised_data_residuals(log_y_hat - log_y, theta[LOG_NOISE], weight, student_t)
+    return e, jac * row_scale[:, None]
 
 
 def prior_residuals_and_jacobian(theta, n_breaks, prior: PriorArrays):
-    """:func:`prior_residuals` and their (diagonal) Jacobian in ``theta``."""
+    """:func:`prior_residuals` and the diagonal of their Jacobian in ``theta``
+    (each residual depends on its own entry alone)."""
     z = _standardised(theta, prior)
     mask = theta_mask(n_breaks)
     slope = jax.vmap(jax.grad(heavy_tail_residual))(z, prior.dof)
-    return heavy_tail_residual(z, prior.dof) * mask, jnp.diag(slope / prior.scale * mask)
+    return heavy_tail_residual(z, prior.dof) * mask, slope / prior.scale * mask
+
+
+def log_likelihood_of_residuals(raw, log_noise, student_t: bool) -> jax.Array:
+    """Pointwise log density of ``log y`` given the raw residuals ``model - log y``."""
+    e = standardised_data_residuals(raw, log_noise, jnp.ones_like(raw), student_t)[0]
+    return -0.5 * e**2 + log_normaliser(likelihood_dof(student_t)) - log_noise
 
 
 def log_likelihood_terms(theta, s, log_y, n_breaks, student_t: bool) -> jax.Array:
     """Pointwise log density of each normalised ``log y``."""
-    ones = jnp.ones_like(s)
-    e = data_residuals(theta, s, log_y, ones, n_breaks, student_t)
-    return -0.5 * e**2 + log_normaliser(likelihood_dof(student_t)) - theta[LOG_NOISE]
+    return log_likelihood_of_residuals(model_log_y(theta, s, n_breaks) - log_y, theta[LOG_NOISE], student_t)
+
+
+def log_joint_of_residuals(theta, raw, weight, n_breaks, prior: PriorArrays, student_t: bool) -> jax.Array:
+    """:func:`log_joint` from the raw residuals at ``theta``, already computed: no law evaluation."""
+    loglik = jnp.sum(weight * log_likelihood_of_residuals(raw, theta[LOG_NOISE], student_t))
+    value = loglik + log_prior(theta, n_breaks, prior)
+    return jnp.where(jnp.isnan(value), -jnp.inf, value)
 
 
 def log_joint(theta, s, log_y, weight, n_breaks, prior: PriorArrays, student_t: bool) -> jax.Array:
     """``log p(log y, theta | n)``; padded points carry weight 0."""
-    loglik = jnp.sum(weight * log_likelihood_terms(theta, s, log_y, n_breaks, student_t))
-    value = loglik + log_prior(theta, n_breaks, prior)
-    return jnp.where(jnp.isnan(value), -jnp.inf, value)
+    raw = model_log_y(theta, s, n_breaks) - log_y
+    return log_joint_of_residuals(theta, raw, weight, n_breaks, prior, student_t)
 
 
 def to_params(theta: np.ndarray, n_breaks: int, scale: Scale) -> BNSLParams:

@@ -29,12 +29,13 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bnsl._fastmath import softplus
 from bnsl.posterior import (
     LOG_NOISE, MAX_BREAKS, N_THETA, PriorArrays, active_columns, active_jacobian, break_mask,
-    heavy_tail_residual, likelihood_dof, log_joint, model_log_y, model_log_y_and_jacobian, pack,
-    theta_mask,
+    heavy_tail_residual, likelihood_dof, log_joint_of_residuals, model_log_y_and_jacobian, pack,
+    prior_residuals_and_jacobian, standardised_data_residuals, theta_mask,
 )
 
 _FLOOR_FRACTIONS = (0.0, 0.5, 0.8, 0.95)
@@ -49,6 +50,7 @@ class Optima(NamedTuple):
     valid: jax.Array      # (K,) bool: a distinct, finite optimum
     converged: jax.Array  # (K,) whether Levenberg-Marquardt stopped on its tolerance
     curvature: jax.Array  # (K, N_THETA, N_THETA) approximate -Hessian of log p(y, theta)
+    residual: jax.Array   # (K, P) model - log y at each optimum
 
 
 def _weighted_lstsq(basis, target, weight, ridge):
@@ -74,23 +76,22 @@ def _seed_start(s, log_y, weight, n_breaks, floor_fraction, location, log_sharpn
 
 
 class StartNoise(NamedTuple):
-    """The random numbers behind the starts: they depend on the key alone, not on the data."""
+    """The random numbers behind the starts: they depend on the seed alone, not on the data."""
 
-    jitter: jax.Array         # (n_starts // 2, MAX_BREAKS) uniform on [-1, 1]
-    spread: jax.Array         # (n_starts - n_starts // 2, MAX_BREAKS) uniform on [-0.1, 1.1]
-    log_sharpness: jax.Array  # (n_starts, MAX_BREAKS)
-    floor_scale: jax.Array    # (n_starts,) uniform on [0.9, 1]
+    jitter: np.ndarray         # (n_starts // 2, MAX_BREAKS) uniform on [-1, 1]
+    spread: np.ndarray         # (n_starts - n_starts // 2, MAX_BREAKS) uniform on [-0.1, 1.1]
+    log_sharpness: np.ndarray  # (n_starts, MAX_BREAKS)
+    floor_scale: np.ndarray    # (n_starts,) uniform on [0.9, 1]
 
 
-def start_noise(key, n_starts: int) -> StartNoise:
-    k_loc, k_sharp, k_floor = jax.random.split(key, 3)
+def start_noise(rng: np.random.Generator, n_starts: int) -> StartNoise:
+    """Drawn on the host: a random number generator in the compiled program costs
+    a good share of its compilation time and saves nothing at run time."""
     half = n_starts // 2
-    return StartNoise(
-        jax.random.uniform(k_loc, (half, MAX_BREAKS), minval=-1, maxval=1),
-        jax.random.uniform(jax.random.fold_in(k_loc, 1), (n_starts - half, MAX_BREAKS),
-                           minval=-0.1, maxval=1.1),
-        jax.random.uniform(k_sharp, (n_starts, MAX_BREAKS), minval=jnp.log(0.003), maxval=jnp.log(0.3)),
-        jax.random.uniform(k_floor, (n_starts,), minval=0.9, maxval=1.0))
+    return StartNoise(rng.uniform(-1.0, 1.0, (half, MAX_BREAKS)),
+                      rng.uniform(-0.1, 1.1, (n_starts - half, MAX_BREAKS)),
+                      rng.uniform(np.log(0.003), np.log(0.3), (n_starts, MAX_BREAKS)),
+                      rng.uniform(0.9, 1.0, n_starts))
 
 
 def make_starts(noise: StartNoise, s, log_y, weight, n_breaks) -> jax.Array:
@@ -146,10 +147,9 @@ def _profiled_log_noise(residual, weight, prior, student_t, steps: int = 4):
     return jax.lax.fori_loop(0, steps, newton, start)
 
 
-def noise_curvature(theta, s, log_y, weight, n_breaks, prior, student_t):
-    """Second derivative of ``-log p(y, theta)`` in the log noise level."""
-    residual = model_log_y(theta, s, n_breaks) - log_y
-    return _noise_derivatives(theta[LOG_NOISE], residual, weight, prior, student_t)[1]
+def noise_curvature(log_noise, residual, weight, prior, student_t):
+    """Second derivative of ``-log p(y, theta)`` in the log noise level, given the raw residuals."""
+    return _noise_derivatives(log_noise, residual, weight, prior, student_t)[1]
 
 
 def _free(n_breaks):
@@ -168,10 +168,11 @@ class Solution(NamedTuple):
     objective: jax.Array
     converged: jax.Array
     curvature: jax.Array  # Gauss-Newton matrix of -log p(y, theta) at theta
+    residual: jax.Array   # model - log y at theta, per (padded) point
 
 
 def levenberg_marquardt(theta0, s, log_y, weight, n_breaks, prior, student_t,
-                        iterations: int) -> Solution:
+                        iterations: int, tolerance: float = 1e-6) -> Solution:
     """Find a posterior mode from one start.
 
     The Gauss-Newton matrix of the last accepted point comes back as the
@@ -180,10 +181,6 @@ def levenberg_marquardt(theta0, s, log_y, weight, n_breaks, prior, student_t,
     noise level gets its exact profile curvature and no cross terms (they
     vanish at the mode of a Gaussian likelihood).
     """
-    args = (s, log_y, weight, n_breaks, prior, student_t)
-    mask = theta_mask(n_breaks)
-    root_w = jnp.sqrt(weight)
-    dof = likelihood_dof(student_t)
     if isinstance(n_breaks, int):
         # A static n (fit_many's chunks share one): the normal equations only in
         # the entries that move, and only the active breaks evaluated.
@@ -200,57 +197,55 @@ def levenberg_marquardt(theta0, s, log_y, weight, n_breaks, prior, student_t,
 
     def evaluate(point):
         """``point`` with its noise level profiled; ``-log p(y, theta)`` there (up to
-        constants) and the Gauss-Newton normal equations.
+        constants), the Gauss-Newton normal equations and the raw residuals.
 
-        One evaluation of the law and its Jacobian serves all three. Profiling
+        One evaluation of the law and its Jacobian serves all of them. Profiling
         the noise level out leaves a sum of squares in the other parameters,
         yet converges to the joint mode.
         """
         log_y_hat, jac = jacobian(point)
-        residual = log_y_hat - log_y
-        th = point.at[LOG_NOISE].set(_profiled_log_noise(residual, weight, prior, student_t))
-        inv_noise = jnp.exp(-th[LOG_NOISE])
-        r = residual * inv_noise
-        scale = root_w * inv_noise
-        if student_t:
-            scale = scale * jax.vmap(jax.grad(lambda v: heavy_tail_residual(v, dof)))(r)
-        r_data = root_w * heavy_tail_residual(r, dof)
-        z = (th - prior.loc) / prior.scale
-        r_prior = heavy_tail_residual(z, prior.dof) * mask
-        j_prior = jax.vmap(jax.grad(heavy_tail_residual))(z, prior.dof) / prior.scale * mask
+        raw = log_y_hat - log_y
+        th = point.at[LOG_NOISE].set(_profiled_log_noise(raw, weight, prior, student_t))
+        r_data, row_scale = standardised_data_residuals(raw, th[LOG_NOISE], weight, student_t)
+        r_prior, j_prior = prior_residuals_and_jacobian(th, n_breaks, prior)
         value = (0.5 * (jnp.sum(r_data**2) + jnp.sum(r_prior**2))
                  + jnp.sum(weight) * th[LOG_NOISE])
         value = jnp.where(jnp.isfinite(value), value, jnp.inf)
-        j_data = jac * (scale[:, None] * free)
+        j_data = jac * (row_scale[:, None] * free)
         j_prior = pick(j_prior) * free
         gram = j_data.T @ j_data + jnp.diag(j_prior**2)
-        return th, value, gram, j_data.T @ r_data + j_prior * pick(r_prior)
+        return th, value, gram, j_data.T @ r_data + j_prior * pick(r_prior), raw
 
     def body(state):
-        i, th, c, lam, stall, gram, grad = state
+        i, th, c, lam, stall, gram, grad, raw = state
         damp = lam * (jnp.diag(gram) + 1e-9) + (1.0 - free)  # frozen entries: identity
         step = -spd_solve(gram + jnp.diag(damp), grad) * free
-        trial, c_trial, gram_trial, grad_trial = evaluate(th + embed(step))
+        trial, c_trial, gram_trial, grad_trial, raw_trial = evaluate(th + embed(step))
         better = c_trial < c
         # The objective is in nats of log density: 1e-6 is far below anything that
         # matters. Rejected steps only raise the damping; they are not a stall.
-        stall = jnp.where(better, jnp.where(c - c_trial > 1e-6, 0, stall + 1), stall)
+        stall = jnp.where(better, jnp.where(c - c_trial > tolerance, 0, stall + 1), stall)
         # A rejected step leaves theta, and so its normal equations, as they were.
-        return (i + 1, jnp.where(better, trial, th), jnp.where(better, c_trial, c),
+        keep = lambda new, old: jnp.where(better, new, old)
+        return (i + 1, keep(trial, th), keep(c_trial, c),
                 jnp.clip(jnp.where(better, lam / 3.0, lam * 4.0), 1e-12, 1e12), stall,
-                jnp.where(better, gram_trial, gram), jnp.where(better, grad_trial, grad))
+                keep(gram_trial, gram), keep(grad_trial, grad), keep(raw_trial, raw))
 
     def keep_going(state):
-        i, _, _, lam, stall, _, _ = state
-        return (i < iterations) & (stall < 2) & (lam < 1e10)
+        i, _, _, lam, stall, *_ = state
+        return (i <= iterations) & (stall < 2) & (lam < 1e10)
 
-    theta0, c0, gram0, grad0 = evaluate(theta0)
-    init = (0, theta0, c0, jnp.asarray(1e-2, theta0.dtype), 0, gram0, grad0)
-    i, theta, c, lam, stall, gram, _ = jax.lax.while_loop(keep_going, body, init)
+    # The start is evaluated by the loop's own first pass (a zero step from a
+    # zero gradient, accepted against an infinite cost), so the law and its
+    # Jacobian appear once in the compiled program, not twice.
+    size = len(free)
+    init = (0, theta0, jnp.asarray(jnp.inf, theta0.dtype), jnp.asarray(3e-2, theta0.dtype), 0,
+            jnp.eye(size, dtype=theta0.dtype), jnp.zeros(size, theta0.dtype), jnp.zeros_like(log_y))
+    i, theta, c, lam, stall, gram, _, raw = jax.lax.while_loop(keep_going, body, init)
     if moving is not None:
         gram = jnp.zeros((N_THETA, N_THETA), gram.dtype).at[moving[:, None], moving].set(gram)
-    curv = gram.at[LOG_NOISE, LOG_NOISE].set(noise_curvature(theta, *args))
-    return Solution(i, theta, c, (stall >= 2) | (lam >= 1e10), curv)
+    curv = gram.at[LOG_NOISE, LOG_NOISE].set(noise_curvature(theta[LOG_NOISE], raw, weight, prior, student_t))
+    return Solution(jnp.maximum(i - 1, 0), theta, c, (stall >= 2) | (lam >= 1e10), curv, raw)
 
 
 def _distinct_best(thetas, costs, mask, k: int, tolerance: float):
@@ -280,19 +275,32 @@ class SolverSettings(NamedTuple):
 
     n_starts: int = 48
     lm_iterations: int = 100
+    tolerance: float = 1e-6
     n_modes: int = 4
     student_t: bool = False
+
+
+def solve_starts(noise: StartNoise, s, log_y, weight, n_breaks, prior: PriorArrays,
+                 settings: SolverSettings) -> Solution:
+    """Levenberg-Marquardt from every start at once (a leading axis of starts)."""
+    starts = make_starts(noise, s, log_y, weight, n_breaks)
+    solve = lambda th: levenberg_marquardt(th, s, log_y, weight, n_breaks, prior,
+                                           settings.student_t, settings.lm_iterations,
+                                           settings.tolerance)
+    return jax.vmap(solve)(starts)
+
+
+def best_optima(sol: Solution, weight, n_breaks, prior: PriorArrays, settings: SolverSettings) -> Optima:
+    """The best distinct optima among the starts' solutions, best first."""
+    picked, found = _distinct_best(sol.theta, sol.objective, theta_mask(n_breaks), settings.n_modes, 1e-3)
+    log_post = lambda th, raw: log_joint_of_residuals(th, raw, weight, n_breaks, prior, settings.student_t)
+    value = jnp.where(found, jax.vmap(log_post)(sol.theta[picked], sol.residual[picked]), -jnp.inf)
+    return Optima(sol.theta[picked], value, found & jnp.isfinite(value), sol.converged[picked],
+                  sol.curvature[picked], sol.residual[picked])
 
 
 def find_optima(noise: StartNoise, s, log_y, weight, n_breaks, prior: PriorArrays,
                 settings: SolverSettings) -> Optima:
     """Levenberg-Marquardt from many starts; the best distinct posterior modes."""
-    starts = make_starts(noise, s, log_y, weight, n_breaks)
-    solve = lambda th: levenberg_marquardt(th, s, log_y, weight, n_breaks, prior,
-                                           settings.student_t, settings.lm_iterations)
-    sol = jax.vmap(solve)(starts)
-    picked, found = _distinct_best(sol.theta, sol.objective, theta_mask(n_breaks), settings.n_modes, 1e-3)
-    log_post = lambda th: log_joint(th, s, log_y, weight, n_breaks, prior, settings.student_t)
-    value = jnp.where(found, jax.vmap(log_post)(sol.theta[picked]), -jnp.inf)
-    return Optima(sol.theta[picked], value, found & jnp.isfinite(value), sol.converged[picked],
-                  sol.curvature[picked])
+    sol = solve_starts(noise, s, log_y, weight, n_breaks, prior, settings)
+    return best_optima(sol, weight, n_breaks, prior, settings)

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's bnsl, not an installed copy
+
 import matplotlib
 
 matplotlib.use("Agg")
