@@ -34,7 +34,7 @@ import numpy as np
 from bnsl._fastmath import softplus
 from bnsl.posterior import (
     LOG_NOISE, MAX_BREAKS, N_THETA, PriorArrays, active_columns, active_jacobian, break_mask,
-    heavy_tail_residual, likelihood_dof, log_joint_of_residuals, model_log_y_and_jacobian, pack,
+    heavy_tail_penalty_derivatives, heavy_tail_residual, likelihood_dof, log_joint_of_residuals, model_log_y_and_jacobian, pack,
     prior_residuals_and_jacobian, standardised_data_residuals, theta_mask,
 )
 
@@ -117,10 +117,8 @@ def _noise_derivatives(log_noise, residual, weight, prior, student_t):
     """First and second derivatives in the log noise level of the part of
     ``-log p(y, theta)`` that depends on it, given the raw residuals."""
     z = (log_noise - prior.loc[LOG_NOISE]) / prior.scale[LOG_NOISE]
-    rho = lambda v: heavy_tail_residual(v, prior.dof[LOG_NOISE])
-    d_rho, d2_rho = jax.grad(rho)(z), jax.grad(jax.grad(rho))(z)
-    prior_d1 = rho(z) * d_rho / prior.scale[LOG_NOISE]
-    prior_d2 = (d_rho**2 + rho(z) * d2_rho) / prior.scale[LOG_NOISE] ** 2
+    d1, d2 = heavy_tail_penalty_derivatives(z, prior.dof[LOG_NOISE])
+    prior_d1, prior_d2 = d1 / prior.scale[LOG_NOISE], d2 / prior.scale[LOG_NOISE] ** 2
     n_eff = jnp.sum(weight)
     if not student_t:
         # 0.5 * RSS * exp(-2 l) + n l, written out: it runs inside every solver step.

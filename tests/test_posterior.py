@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from bnsl.posterior import (N_THETA, data_residuals, data_residuals_and_jacobian, heavy_tail_residual,
+from bnsl.posterior import (N_THETA, data_residuals, data_residuals_and_jacobian,
+                            heavy_tail_penalty_derivatives, heavy_tail_residual,
                             log_normaliser, model_log_y, model_log_y_and_jacobian, prior_arrays,
                             prior_residuals, prior_residuals_and_jacobian, Scale)
 from bnsl.priors import Priors
@@ -21,6 +22,17 @@ def test_half_square_of_the_residual_is_the_negative_log_density(z, dof):
     assert np.isclose(-0.5 * rho**2 + log_normaliser(dof), dist.logpdf(z), atol=1e-9)
     if abs(z) > 1e-300:  # XLA flushes subnormals to zero
         assert np.sign(rho) == np.sign(z)
+
+
+@settings(max_examples=30)
+@given(finite, st.sampled_from([np.inf, 1.0, 3.0, 30.0]))
+def test_written_out_penalty_derivatives_match_autodiff(z, dof):
+    penalty = lambda v: 0.5 * heavy_tail_residual(v, jnp.asarray(dof)) ** 2
+    with jax.enable_x64(True):
+        z = jnp.asarray(z)
+        d1, d2 = heavy_tail_penalty_derivatives(z, jnp.asarray(dof))
+        np.testing.assert_allclose(d1, jax.grad(penalty)(z), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(d2, jax.grad(jax.grad(penalty))(z), rtol=1e-7, atol=1e-10)
 
 
 @settings(max_examples=12)  # each example traces autodiff eagerly: slow
