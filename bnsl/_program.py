@@ -9,10 +9,8 @@ that share a static ``n_breaks`` and one draw of the random numbers.
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -162,24 +160,3 @@ def batch_program(settings: Settings, n_devices: int, n_breaks: int):
                                  out_specs=spec, check_vma=False),
                    compiler_options=COMPILER_OPTIONS)
 
-
-T = TypeVar("T")
-
-
-@functools.lru_cache(maxsize=1)
-def _workers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bnsl")
-
-
-def run_concurrently(tasks: Iterable[Callable[[], T]]) -> Iterator[T]:
-    """Each task's result, in order, with the tasks run on as many threads as cores.
-
-    XLA on CPU runs one program on one core, and a fit's programs (one per
-    number of breaks, or per chunk of curves) are independent: calling them
-    from several threads uses every core. Each task must open its own
-    :func:`bnsl._jax.float64` scope: the scope is per thread.
-    """
-    tasks = list(tasks)
-    if len(tasks) <= 1 or (os.cpu_count() or 1) == 1:
-        return (task() for task in tasks)
-    return _workers().map(lambda task: task(), tasks)

@@ -28,10 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Hashable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from bnsl._jax import float64
-from bnsl._program import batch_program, bucket_size, draw_noise, fit_program, run_concurrently
+from bnsl._program import batch_program, bucket_size, draw_noise, fit_program
 from bnsl.fitting import (DEFAULT_MAX_BREAKS, assemble, build_settings, candidate_from, check_seed,
                           prepare_curve)
 from bnsl.posterior import N_THETA, PriorArrays
@@ -268,15 +269,20 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
 
     # Few curves: bnsl.fit's own program, one curve and n at a time (one compilation
     # per bucket, shared with bnsl.fit, and the very same numbers).
-    def fit_one(key, n):
-        s_, ly, w, prior = (prepared[key][i] for i in (4, 5, 6, 7))
-        with float64():
-            return jax.device_get(fit_program(settings, len(s_))(draw_noise(seed, n, settings), s_, ly, w, n, prior))
-
-    jobs = [(key, n) for key in one_by_one for n in prepared[key][2]]
-    for (key, n), outcome in zip(jobs, run_concurrently(functools.partial(fit_one, *job) for job in jobs)):
-        collect(key, n, outcome)
-        bar.update(1)
+    with float64():
+        pending = []
+        for key in one_by_one:
+            s_, ly, w, prior = (prepared[key][i] for i in (4, 5, 6, 7))
+            args = [jnp.asarray(v) for v in (s_, ly, w)]
+            prior = type(prior)(*(jnp.asarray(v) for v in prior))
+            program = fit_program(settings, len(s_))
+            for n in prepared[key][2]:
+                # Dispatched ahead: the host summarises one while the next runs.
+                pending.append((key, n, program(draw_noise(seed, n, settings), *args, n, prior)))
+        for key, n, outcome in pending:
+            collect(key, n, jax.device_get(outcome))
+            bar.update(1)
+        del pending
     finish(one_by_one)
 
     # Many curves: chunks of curves that share n and the random numbers, through
@@ -306,16 +312,13 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
                     _compiled, settings, jax.device_count(), n, size, width)
         for size, n, width, chunks, block_keys in plan:
             program = programs[size, n, width].result()
-
-            def fit_chunk(chunk, program=program, n=n, width=width):
+            for chunk in chunks:
                 # Pad the chunk with copies to a power of two: few compilations, little waste.
                 padded = chunk + [chunk[0]] * (width - len(chunk))
                 stack = lambda i: np.stack([prepared[k][i] for k in padded])
                 prior = PriorArrays(*(np.stack([prepared[k][7][j] for k in padded]) for j in range(4)))
                 with float64():
-                    return jax.device_get(program(noise[n], stack(4), stack(5), stack(6), prior))
-
-            for chunk, outcome in zip(chunks, run_concurrently(functools.partial(fit_chunk, c) for c in chunks)):
+                    outcome = jax.device_get(program(noise[n], stack(4), stack(5), stack(6), prior))
                 for i, key in enumerate(chunk):
                     # Copies: a view would keep the whole chunk's arrays alive with the fit.
                     collect(key, n, jax.tree.map(lambda a: np.array(a[i]), outcome))

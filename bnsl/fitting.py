@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Literal
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy.special import logsumexp
 
 from bnsl._jax import float64
-from bnsl._program import Outcome, Settings, bucket_size, draw_noise, fit_program, run_concurrently
+from bnsl._program import Outcome, Settings, bucket_size, draw_noise, fit_program
 from bnsl.evidence import smoothed_weights
 from bnsl.posterior import Scale, noise_sd, prior_arrays, to_params
 from bnsl.priors import Priors, check_priors
@@ -189,13 +189,13 @@ def fit(x, y, *, n_breaks: int | Literal["auto"] = "auto", max_breaks: int = DEF
     student_t = settings.solver.student_t
 
     scale, s, log_y, weight, prior = prepare_curve(x, y, priors, bucket_size(len(x)))
+    candidates = {}
     program = fit_program(settings, len(s))
-
-    def fit_n(n: int) -> Outcome:
-        with float64():
-            return jax.device_get(program(draw_noise(seed, n, settings), s, log_y, weight, n, prior))
-
-    outcomes = run_concurrently(functools.partial(fit_n, n) for n in ns)
-    candidates = {n: candidate_from(outcome, n, len(x), scale, student_t) for n, outcome in zip(ns, outcomes)}
+    with float64():
+        args = [jnp.asarray(v) for v in (s, log_y, weight)]
+        prior = type(prior)(*(jnp.asarray(v) for v in prior))
+        for n in ns:
+            outcome = program(draw_noise(seed, n, settings), *args, n, prior)
+            candidates[n] = candidate_from(jax.device_get(outcome), n, len(x), scale, student_t)
     return assemble(x, y, candidates, n_prior=n_prior, seed=seed,
                     x_name=x_name, y_name=y_name)
