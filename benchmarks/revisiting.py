@@ -31,6 +31,7 @@ import pandas as pd
 import scipy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout, not an installed copy
 import baselines  # noqa: E402  (sibling module; benchmarks/ is not a package)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
