@@ -32,13 +32,11 @@ def drift_lines(fit: "Fit") -> list[str]:
     """The misspecification term beyond the data (see :mod:`bnsl.extrapolation`)."""
     drift = fit.drift
     lo, hi = drift.tau_interval
-    if drift.holdouts:
-        source = f"learned from {len(drift.holdouts)} held-out block(s) of the curve's end"
-    else:
-        source = "prior only: too few points to hold any out"
-    return ["[[Extrapolation]] (observation bands beyond the data add sd tau * distance in ln x)",
-            f"    tau    = {_num(drift.tau_median):>12}  90%: {_num(lo)} to {_num(hi)}  "
-            f"(log-log slope error; {source})"]
+    source = (f"learned from {len(drift.holdouts)} held-out blocks" if drift.holdouts
+              else "prior only: too few points to hold any out")
+    return ["[[Extrapolation]] (sd of the log-log slope error beyond the data; "
+            "observation bands add tau * distance in ln x)",
+            f"    tau    = {_num(drift.tau_median):>12}  90%: {_num(lo)} to {_num(hi)}  ({source})"]
 
 
 def format_fit(fit: "Fit") -> str:
