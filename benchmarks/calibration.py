@@ -15,7 +15,7 @@ delta-method band at the chosen law's mode (`delta`, what lmfit reports), per
 domain. Each row also records the learned tau and the seconds the fit and the
 leave-future-out refits behind tau took.
 
-    python benchmarks/calibration.py            # all 92 curves, ~3 min
+    python benchmarks/calibration.py            # all 92 curves, ~6 min on 2 cores
     python benchmarks/calibration.py --quick    # a dozen
 """
 
