@@ -53,9 +53,10 @@ def bucket_size(n_points: int) -> int:
     return -(-n_points // BUCKETS[-1]) * BUCKETS[-1]
 
 
-def draw_noise(seed: int, n_breaks: int, settings: Settings) -> Noise:
-    """The random numbers of the fit of ``n_breaks`` breaks under ``seed`` (float64, host side)."""
-    rng = np.random.default_rng([seed % 2**63, n_breaks])
+def draw_noise(seed: int, n_breaks: int, settings: Settings, stream: tuple[int, ...] = ()) -> Noise:
+    """The random numbers of the fit of ``n_breaks`` breaks under ``seed`` (float64, host
+    side); a ``stream`` gives an independent set under the same seed."""
+    rng = np.random.default_rng([seed % 2**63, n_breaks, *stream])
     return Noise(start_noise(rng, settings.solver.n_starts),
                  sample_noise(rng, settings.n_draws, settings.solver.n_modes))
 

@@ -260,8 +260,9 @@ def fit_many(data, *, x: str | None = None, y: str | None = None, by: str | Sequ
         for key in keys:
             if key not in results:
                 cx, cy = prepared[key][:2]
-                results[key] = assemble(cx, cy, candidates[key], n_prior=n_prior,
-                                        seed=seed, x_name=x or "x", y_name=y or "y")
+                results[key] = assemble(cx, cy, candidates[key], n_prior=n_prior, seed=seed,
+                                        priors=priors, settings=settings, x_name=x or "x",
+                                        y_name=y or "y")
             del candidates[key]
 
     one_by_one = [key for size, keys in sorted(by_size.items()) if _one_by_one(len(keys)) for key in keys]

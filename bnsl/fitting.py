@@ -76,6 +76,29 @@ def candidate_from(outcome: Outcome, n: int, n_points: int, scale: Scale, studen
     )
 
 
+def fit_candidates(x: np.ndarray, y: np.ndarray, ns, *, priors: Priors, settings: Settings, seed: int,
+                   stream: tuple[int, ...] = (), size: int | None = None) -> dict[int, Candidate]:
+    """One :class:`Candidate` per number of breaks in ``ns`` for a validated, sorted curve.
+
+    The random numbers depend on ``seed``, each n and ``stream`` (which keeps a
+    refit's numbers apart from the fit's). ``size`` pads the curve to a given
+    bucket (default: its own), so that a refit of part of a curve reuses the
+    whole curve's compiled program.
+    """
+    size = bucket_size(len(x)) if size is None else size
+    scale, s, log_y, weight, prior = prepare_curve(x, y, priors, size)
+    program = fit_program(settings, size)
+    candidates = {}
+    with float64():
+        args = [jnp.asarray(v) for v in (s, log_y, weight)]
+        prior = type(prior)(*(jnp.asarray(v) for v in prior))
+        for n in ns:
+            outcome = program(draw_noise(seed, n, settings, stream), *args, n, prior)
+            candidates[n] = candidate_from(jax.device_get(outcome), n, len(x), scale,
+                                           settings.solver.student_t)
+    return candidates
+
+
 def choose(candidates: dict[int, Candidate], n_prior: dict[int, float] | None):
     """Posterior probabilities of each number of breaks, and the most probable one."""
     ns = sorted(candidates)
@@ -117,8 +140,8 @@ def status_of(candidates: dict[int, Candidate], chosen: int) -> tuple[str, str]:
     return "success", "Converged; the evidence that decides the choice is reliable (Pareto k-hat <= 0.7)."
 
 
-def assemble(x, y, candidates: dict[int, Candidate], *, n_prior, seed: int,
-             x_name: str, y_name: str) -> Fit:
+def assemble(x, y, candidates: dict[int, Candidate], *, n_prior, seed: int, priors: Priors,
+             settings: Settings, x_name: str, y_name: str) -> Fit:
     """Choose among the candidates and build the :class:`Fit`."""
     probabilities, chosen = choose(candidates, n_prior)
     # Negligible candidates keep their summaries but drop their draws (copies of the
@@ -128,7 +151,8 @@ def assemble(x, y, candidates: dict[int, Candidate], *, n_prior, seed: int,
                   for n, c in candidates.items()}
     status, message = status_of(candidates, chosen)
     return Fit(x=x, y=y, candidates=candidates, n_breaks=chosen, probabilities=probabilities,
-               status=status, message=message, seed=seed, x_name=x_name, y_name=y_name)
+               status=status, message=message, seed=seed, x_name=x_name, y_name=y_name,
+               priors=priors, settings=settings)
 
 
 def check_seed(seed) -> int:
@@ -186,16 +210,6 @@ def fit(x, y, *, n_breaks: int | Literal["auto"] = "auto", max_breaks: int = DEF
     priors = check_priors(Priors() if priors is None else priors)
     seed = check_seed(seed)
     settings = build_settings(n_starts, max_iterations, n_draws, likelihood)
-    student_t = settings.solver.student_t
-
-    scale, s, log_y, weight, prior = prepare_curve(x, y, priors, bucket_size(len(x)))
-    candidates = {}
-    program = fit_program(settings, len(s))
-    with float64():
-        args = [jnp.asarray(v) for v in (s, log_y, weight)]
-        prior = type(prior)(*(jnp.asarray(v) for v in prior))
-        for n in ns:
-            outcome = program(draw_noise(seed, n, settings), *args, n, prior)
-            candidates[n] = candidate_from(jax.device_get(outcome), n, len(x), scale, student_t)
-    return assemble(x, y, candidates, n_prior=n_prior, seed=seed,
-                    x_name=x_name, y_name=y_name)
+    candidates = fit_candidates(x, y, ns, priors=priors, settings=settings, seed=seed)
+    return assemble(x, y, candidates, n_prior=n_prior, seed=seed, priors=priors,
+                    settings=settings, x_name=x_name, y_name=y_name)

@@ -68,6 +68,14 @@ class Priors(NamedTuple):
             the data.
         log_noise: ``log(sigma / range(log y))`` where sigma is the standard
             deviation of the noise on ``log y``.
+        drift: ``tau`` in units of the data's mean log-log slope
+            ``range(log y) / range(log x)``, folded at zero. ``tau`` is the
+            standard deviation of the error of the law's log-log slope beyond
+            the data (see :mod:`bnsl.extrapolation`); it widens predictions of
+            new observations there and nothing else. The default, a half-Cauchy
+            with scale 0.2, says the slope beyond the data is typically within
+            a fifth of the data's mean slope of the fitted one, and its heavy
+            tail lets a curve that the law describes badly say so.
     """
 
     log_floor: Distribution = Normal(-1.0, 2.0)
@@ -78,6 +86,7 @@ class Priors(NamedTuple):
     break_gap: Distribution = Normal(math.log(0.25), 1.0)
     log_sharpness: Distribution = Normal(math.log(0.03), 1.5)
     log_noise: Distribution = Normal(math.log(0.02), 2.5)
+    drift: Distribution = StudentT(0.0, 0.2, 1.0)
 
 
 def dof_of(dist: Distribution) -> float:

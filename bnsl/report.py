@@ -28,6 +28,17 @@ def parameter_rows(fit: "Fit") -> list[tuple[str, float, float]]:
     return rows
 
 
+def drift_lines(fit: "Fit") -> list[str]:
+    """The misspecification term beyond the data (see :mod:`bnsl.extrapolation`)."""
+    drift = fit.drift
+    lo, hi = drift.tau_interval
+    source = (f"learned from {len(drift.holdouts)} held-out blocks" if drift.holdouts
+              else "prior only: too few points to hold any out")
+    return ["[[Extrapolation]] (sd of the log-log slope error beyond the data; "
+            "observation bands add tau * distance in ln x)",
+            f"    tau    = {_num(drift.tau_median):>12}  90%: {_num(lo)} to {_num(hi)}  ({source})"]
+
+
 def format_fit(fit: "Fit") -> str:
     cand = fit.best
     lines = [
@@ -40,6 +51,7 @@ def format_fit(fit: "Fit") -> str:
     for name, value, sd in parameter_rows(fit):
         rel = f"({100 * sd / abs(value):.1f}%)" if value != 0 and np.isfinite(sd) else ""
         lines.append(f"    {name:<6} = {_num(value):>12} +/- {_num(sd):<10} {rel}")
+    lines += drift_lines(fit)
     lines.append("[[Number of breaks]]")
     lines.append("        n    log evidence   P(n | data)      RMSLE   k-hat        BIC")
     for n, c in fit.candidates.items():

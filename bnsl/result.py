@@ -1,10 +1,15 @@
-"""Fit results: one :class:`Candidate` per number of breaks, gathered in a :class:`Fit`."""
+"""Fit results: one :class:`Candidate` per number of breaks, gathered in a :class:`Fit`.
+
+Predictions of new observations beyond the data (observation bands, predictive
+densities) include a misspecification term, a random error of the law's
+log-log slope learned per curve by leave-future-out: see :mod:`bnsl.extrapolation`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Literal
 
 import jax
@@ -13,10 +18,12 @@ import numpy as np
 from scipy.special import logsumexp, ndtri
 
 from bnsl._jax import float64
-from bnsl._program import bucket_size
+from bnsl._program import Settings, bucket_size
+from bnsl.extrapolation import Drift, learn_drift, log_density
 from bnsl.law import BNSLParams
 from bnsl.posterior import (LOG_NOISE, STUDENT_T_LIKELIHOOD_DOF, Scale, log_likelihood_terms,
                             model_log_y, model_log_y_and_jacobian, theta_mask, to_params)
+from bnsl.priors import Priors
 from bnsl.validation import as_positive_vector, n_parameters
 
 KHAT_RELIABLE = 0.7
@@ -147,12 +154,6 @@ class Candidate:
                 f"rmsle={self.rmsle:.4g}, khat={self.khat:.2f})")
 
 
-def stats_t(dof: float):
-    from scipy import stats  # deferred: scipy.stats is slow to import
-
-    return stats.t(dof)
-
-
 def check_band_options(level: float, kind: str) -> None:
     if not 0 < level < 1:
         raise ValueError(f"level: must be between 0 and 1 (e.g. 0.9), got {level!r}.")
@@ -207,6 +208,8 @@ class Fit:
         status: ``"success"``, ``"not_converged"`` or ``"unreliable_evidence"``.
         message: what the status means and what to do about it.
         seed: the seed the fit used; the same seed gives the same result.
+        priors, settings: the priors and solver settings the fit used (the
+            leave-future-out refits behind :attr:`drift` reuse them).
     """
 
     x: np.ndarray
@@ -219,6 +222,8 @@ class Fit:
     seed: int
     x_name: str = "x"
     y_name: str = "y"
+    priors: Priors | None = None
+    settings: Settings | None = None
 
     @property
     def best(self) -> Candidate:
@@ -286,8 +291,31 @@ class Fit:
         for n, cand in kept.items():
             yield n, cand, (self.probabilities[n] / mass if average else 1.0)
 
-    def _pooled_draws(self, x, average: bool, kind: str, rng: np.random.Generator):
-        """Log-y draws at x over candidates, with their weights."""
+    @cached_property
+    def drift(self) -> Drift:
+        """The misspecification term beyond the data, learned for this curve.
+
+        ``drift.tau_median`` is the posterior median of ``tau``, the standard
+        deviation of the error of the law's log-log slope beyond the data: a new
+        observation's ``log y`` gets an extra spread ``tau * h(x)``, ``h`` the
+        distance in ``ln x`` beyond the data. Learned by leave-future-out refits
+        (see :mod:`bnsl.extrapolation`) on first use, then cached.
+        """
+        return learn_drift(self)
+
+    @property
+    def tau(self) -> float:
+        """Posterior median of the slope-error scale ``tau`` (see :attr:`drift`)."""
+        return self.drift.tau_median
+
+    def _pooled_draws(self, x, average: bool, kind: str, rng: np.random.Generator,
+                      drift: bool = True):
+        """Log-y draws at x over candidates, with their weights.
+
+        For ``kind="observation"`` each draw gets the noise and, beyond the data,
+        the drift (drawn after the noise, so that inside the data the draws are
+        the plain posterior predictive's, number for number).
+        """
         values, weights = [], []
         for n, cand, share in self._pool(average):
             curves = log_curves(cand.draws, n, cand.scale, x)
@@ -298,45 +326,62 @@ class Fit:
                 curves = curves + sigma * noise
             values.append(curves)
             weights.append(cand.weights * share)
-        return np.concatenate(values), np.concatenate(weights)
+        values = np.concatenate(values)
+        if kind == "observation" and drift and self._beyond(x):
+            values = values + self.drift.draws(x, len(values), rng)
+        return values, np.concatenate(weights)
 
-    def log_predictive_density(self, x, y, *, average: bool = True) -> np.ndarray:
+    def _beyond(self, x) -> bool:
+        """Whether any of ``x`` lies outside the data's range (where the drift acts)."""
+        x = np.asarray(x, dtype=np.float64)
+        return bool(np.any((x > self.x.max()) | (x < self.x.min())))
+
+    def log_predictive_density(self, x, y, *, average: bool = True, drift: bool = True) -> np.ndarray:
         """Posterior predictive density of each observed ``log y`` at ``x``, in nats.
 
         The proper score of a band: higher is better; averaged over held-out
         points it compares extrapolations fairly, width and calibration at once.
+
+        Args:
+            x, y: the new points (positive; one y per x).
+            average: pool every candidate by its posterior probability.
+            drift: include the misspecification term beyond the data (:attr:`drift`);
+                False gives the plain posterior predictive.
         """
         x = as_positive_vector(x, "x", allow_scalar=True)
         y = as_positive_vector(y, "y", allow_scalar=True)
         if x.shape != y.shape:
             raise ValueError(f"x and y: lengths differ ({x.size} and {y.size}); pass one y per x.")
+        drift_sd = self.drift.node_sd(x) if drift and self._beyond(x) else None
         terms = []
         for n, cand, share in self._pool(average):
-            noise = cand.draws[:, LOG_NOISE][:, None]
-            resid = (np.log(y) - log_curves(cand.draws, n, cand.scale, x)) / np.exp(noise)
-            if cand.student_t:
-                dens = stats_t(STUDENT_T_LIKELIHOOD_DOF).logpdf(resid)
-            else:
-                dens = -0.5 * resid**2 - 0.5 * math.log(2 * math.pi)
+            sigma = np.exp(cand.draws[:, LOG_NOISE])[:, None]
+            resid = np.log(y) - log_curves(cand.draws, n, cand.scale, x)
+            dens = log_density(resid, sigma, drift_sd, cand.student_t)
             with np.errstate(divide="ignore"):
-                terms.append(np.log(share * cand.weights)[:, None] + dens - noise)
+                terms.append(np.log(share * cand.weights)[:, None] + dens)
         return logsumexp(np.concatenate(terms), axis=0)
 
     def interval(self, x, level: float = 0.9, *, kind: str = "curve", average: bool = True,
-                 seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 seed: int | None = None, drift: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """A central credible band at ``x``: ``(lower, upper)``.
 
         Args:
             x: positive values, inside or beyond the data.
             level: the band's probability, in (0, 1).
-            kind: ``"curve"`` for the law itself, ``"observation"`` for a new
-                observation (adds the noise).
+            kind: ``"curve"`` for the law itself (the posterior band: where the
+                law is if the law is right), ``"observation"`` for a new
+                observation (adds the noise and, beyond the data, the drift).
             average: pool every candidate by its posterior probability.
             seed: for the noise draws of ``kind="observation"``; defaults to the fit's.
+            drift: for ``kind="observation"``, include the misspecification term
+                beyond the data (:attr:`drift`); False gives the plain posterior
+                predictive band. Inside the data it changes nothing.
         """
         check_band_options(level, kind)
+        x = as_positive_vector(x, "x", allow_scalar=True)
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        values, weights = self._pooled_draws(x, average, kind, rng)
+        values, weights = self._pooled_draws(x, average, kind, rng, drift)
         lo, hi = weighted_quantiles(values, weights, [(1 - level) / 2, (1 + level) / 2])
         return np.exp(lo), np.exp(hi)
 
@@ -389,6 +434,7 @@ class Fit:
         def params_dict(p: BNSLParams) -> dict[str, Any]:
             return {name: np.asarray(getattr(p, name)).tolist() for name in _PARAM_NAMES}
 
+        drift = self.drift
         return {
             "n_breaks": self.n_breaks,
             "params": params_dict(self.params),
@@ -399,6 +445,8 @@ class Fit:
             "seed": self.seed,
             "n_points": int(len(self.x)),
             "probabilities": {str(n): p for n, p in self.probabilities.items()},
+            "drift": {"tau_median": drift.tau_median, "tau_interval": list(drift.tau_interval),
+                      "holdouts": len(drift.holdouts)},
             "candidates": {
                 str(n): {
                     "params": params_dict(c.params),
