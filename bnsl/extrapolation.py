@@ -82,8 +82,6 @@ import math
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
-from scipy.special import logsumexp
 
 from bnsl.posterior import LOG_NOISE, STUDENT_T_LIKELIHOOD_DOF
 from bnsl.priors import Distribution, Priors, StudentT
@@ -182,6 +180,8 @@ def holdout_drift(errors: np.ndarray, distance: np.ndarray,
     ``N(e; 0, A + t^2 h h^T)`` is, as a function of ``t``, proportional to
     ``N(k; 0, se^2 + t^2)``. None if ``A`` is not positive definite.
     """
+    from scipy.linalg import cho_factor, cho_solve  # deferred, as every scipy import here
+
     try:
         factor = cho_factor(covariance, lower=True)
     except np.linalg.LinAlgError:
@@ -218,8 +218,8 @@ def drift_posterior(holdouts, prior: Distribution, log_y_range: float) -> tuple[
         var = np.array([[h.standard_error**2] for h in holdouts]) + t[None, :] ** 2
         k = np.array([[h.drift] for h in holdouts])
         log_post = log_post + np.mean(-0.5 * k**2 / var - 0.5 * np.log(var), axis=0)
-    prob = np.exp(log_post - logsumexp(log_post))
-    return t, prob
+    prob = np.exp(log_post - np.max(log_post))
+    return t, prob / prob.sum()
 
 
 def quantiles_of(tau: np.ndarray, prob: np.ndarray, qs) -> np.ndarray:
@@ -329,6 +329,8 @@ def log_density(residual: np.ndarray, noise_sd: np.ndarray, drift_sd: np.ndarray
     beyond = np.flatnonzero(np.any(drift_sd > 0, axis=0))
     if beyond.size == 0:
         return out
+    from scipy.special import logsumexp
+
     n_draws, n_nodes = residual.shape[0], drift_sd.shape[0]
     step = max(1, _CHUNK_ELEMENTS // (n_draws * n_nodes))
     for start in range(0, beyond.size, step):

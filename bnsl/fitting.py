@@ -9,7 +9,6 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import logsumexp
 
 from bnsl._jax import float64
 from bnsl._program import Outcome, Settings, bucket_size, draw_noise, fit_program
@@ -115,7 +114,8 @@ def choose(candidates: dict[int, Candidate], n_prior: dict[int, float] | None):
     if not np.isfinite(log_post).any():
         # Every evidence failed: fall back on the Laplace estimates rather than on nothing.
         log_post = np.array([candidates[n].log_evidence_laplace for n in ns]) + log_prior
-    probs = np.exp(log_post - logsumexp(log_post))
+    probs = np.exp(log_post - np.max(log_post))
+    probs = probs / probs.sum()
     return {n: float(p) for n, p in zip(ns, probs)}, ns[int(np.argmax(probs))]
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from statistics import NormalDist
 from functools import cached_property, partial
 from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import logsumexp, ndtri
 
 from bnsl._jax import float64
 from bnsl._program import Settings, bucket_size
@@ -122,7 +122,7 @@ class Candidate:
         var = np.einsum("ip,pq,iq->i", jac, cov, jac)
         if kind == "observation":
             var = var + self.noise**2
-        half = ndtri(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
+        half = NormalDist().inv_cdf(0.5 + level / 2) * np.sqrt(np.maximum(var, 0.0))
         return np.exp(log_y - half), np.exp(log_y + half)
 
     def pointwise_log_likelihood(self, x, y) -> np.ndarray:
@@ -360,6 +360,8 @@ class Fit:
             dens = log_density(resid, sigma, drift_sd, cand.student_t)
             with np.errstate(divide="ignore"):
                 terms.append(np.log(share * cand.weights)[:, None] + dens)
+        from scipy.special import logsumexp  # deferred: scipy.special is slow to import
+
         return logsumexp(np.concatenate(terms), axis=0)
 
     def interval(self, x, level: float = 0.9, *, kind: str = "curve", average: bool = True,
