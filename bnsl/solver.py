@@ -39,6 +39,8 @@ from bnsl.posterior import (
 )
 
 _FLOOR_FRACTIONS = (0.0, 0.5, 0.8, 0.95)
+# Convergence in practice: under SETTLED nats gained over the last WINDOW iterations.
+WINDOW, SETTLED = 10, 1e-3
 NOISE_FLOOR = 1e-9
 
 
@@ -48,7 +50,7 @@ class Optima(NamedTuple):
     theta: jax.Array      # (K, N_THETA)
     log_joint: jax.Array  # (K,) log posterior density, -inf where not valid
     valid: jax.Array      # (K,) bool: a distinct, finite optimum
-    converged: jax.Array  # (K,) whether Levenberg-Marquardt stopped on its tolerance
+    converged: jax.Array  # (K,) whether Levenberg-Marquardt stopped on its tolerance or settled
     curvature: jax.Array  # (K, N_THETA, N_THETA) approximate -Hessian of log p(y, theta)
     residual: jax.Array   # (K, P) model - log y at each optimum
 
@@ -215,7 +217,7 @@ def levenberg_marquardt(theta0, s, log_y, weight, n_breaks, prior, student_t,
         return th, value, gram, j_data.T @ r_data + j_prior * pick(r_prior), raw
 
     def body(state):
-        i, th, c, lam, stall, gram, grad, raw = state
+        i, th, c, lam, stall, gram, grad, raw, mark, settled = state
         damp = lam * (jnp.diag(gram) + 1e-9) + (1.0 - free)  # frozen entries: identity
         step = -spd_solve(gram + jnp.diag(damp), grad) * free
         trial, c_trial, gram_trial, grad_trial, raw_trial = evaluate(th + embed(step))
@@ -225,9 +227,16 @@ def levenberg_marquardt(theta0, s, log_y, weight, n_breaks, prior, student_t,
         stall = jnp.where(better, jnp.where(c - c_trial > tolerance, 0, stall + 1), stall)
         # A rejected step leaves theta, and so its normal equations, as they were.
         keep = lambda new, old: jnp.where(better, new, old)
-        return (i + 1, keep(trial, th), keep(c_trial, c),
+        c_new = keep(c_trial, c)
+        # A start still creeping along a flat valley at the iteration limit has
+        # settled if its last WINDOW iterations gained less than SETTLED nats: what
+        # it could still gain is far below what the evidence resolves.
+        window_end = (i % WINDOW) == 0
+        settled = jnp.where(window_end, mark - c_new < SETTLED, settled)
+        mark = jnp.where(window_end, c_new, mark)
+        return (i + 1, keep(trial, th), c_new,
                 jnp.clip(jnp.where(better, lam / 3.0, lam * 4.0), 1e-12, 1e12), stall,
-                keep(gram_trial, gram), keep(grad_trial, grad), keep(raw_trial, raw))
+                keep(gram_trial, gram), keep(grad_trial, grad), keep(raw_trial, raw), mark, settled)
 
     def keep_going(state):
         i, _, _, lam, stall, *_ = state
@@ -237,13 +246,14 @@ def levenberg_marquardt(theta0, s, log_y, weight, n_breaks, prior, student_t,
     # zero gradient, accepted against an infinite cost), so the law and its
     # Jacobian appear once in the compiled program, not twice.
     size = len(free)
-    init = (0, theta0, jnp.asarray(jnp.inf, theta0.dtype), jnp.asarray(3e-2, theta0.dtype), 0,
-            jnp.eye(size, dtype=theta0.dtype), jnp.zeros(size, theta0.dtype), jnp.zeros_like(log_y))
-    i, theta, c, lam, stall, gram, _, raw = jax.lax.while_loop(keep_going, body, init)
+    inf = jnp.asarray(jnp.inf, theta0.dtype)
+    init = (0, theta0, inf, jnp.asarray(3e-2, theta0.dtype), 0, jnp.eye(size, dtype=theta0.dtype),
+            jnp.zeros(size, theta0.dtype), jnp.zeros_like(log_y), inf, False)
+    i, theta, c, lam, stall, gram, _, raw, _, settled = jax.lax.while_loop(keep_going, body, init)
     if moving is not None:
         gram = jnp.zeros((N_THETA, N_THETA), gram.dtype).at[moving[:, None], moving].set(gram)
     curv = gram.at[LOG_NOISE, LOG_NOISE].set(noise_curvature(theta[LOG_NOISE], raw, weight, prior, student_t))
-    return Solution(jnp.maximum(i - 1, 0), theta, c, (stall >= 2) | (lam >= 1e10), curv, raw)
+    return Solution(jnp.maximum(i - 1, 0), theta, c, (stall >= 2) | (lam >= 1e10) | settled, curv, raw)
 
 
 def _distinct_best(thetas, costs, mask, k: int, tolerance: float):
