@@ -298,8 +298,22 @@ def _markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> str:
     return "\n".join([header, rule, *body])
 
 
+PEERS = ("m1", "m2", "m3", "m4", "bnsl_official")  # the issue's five reference estimators
+
+
+def head_to_head(rows: pd.DataFrame, tolerance: float = TIE_TOLERANCE) -> pd.DataFrame:
+    """For each bnsl estimator run, wins over all curves among it and the five peers alone."""
+    tables = []
+    for name in sorted(n for n in rows["estimator"].unique() if n.startswith("bnsl_") and n not in PEERS):
+        wins = count_wins(rows[rows["estimator"].isin([*PEERS, name])], tolerance)
+        totals = wins.groupby("estimator")["wins"].sum()
+        tables.append({"bnsl estimator": name, "its wins": int(totals.get(name, 0)),
+                       **{peer: int(totals.get(peer, 0)) for peer in PEERS}})
+    return pd.DataFrame(tables)
+
+
 def write_summary_markdown(path: Path, summary: pd.DataFrame, warmups: pd.DataFrame, quick: bool,
-                           total_seconds: float, n_curves: int) -> None:
+                           total_seconds: float, n_curves: int, rows: pd.DataFrame | None = None) -> None:
     lines = [
         "# Revisiting-neural-scaling-laws benchmark",
         "",
@@ -321,6 +335,11 @@ def write_summary_markdown(path: Path, summary: pd.DataFrame, warmups: pd.DataFr
                               for m, s in zip(part["mean_rmsle"], part["se_rmsle"])]
         part = part.drop(columns="se_rmsle").rename(columns={"mean_rmsle": "mean_rmsle ± se"})
         lines += [f"## {domain}", "", _markdown_table(part), ""]
+    duel = head_to_head(rows) if rows is not None else pd.DataFrame()
+    if not duel.empty:
+        lines += ["## Head to head with the five peers", "",
+                  "Wins over all curves when each bnsl estimator alone meets M1-M4 and the official "
+                  "procedure (ties within the same tolerance shared).", "", _markdown_table(duel), ""]
     check = reference_check(summary) if not quick else pd.DataFrame()  # references are for all 92 curves
     if not check.empty:
         lines += ["## Baselines against the published mean RMSLE", "",
@@ -393,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.to_csv(args.out / "rows.csv", index=False)
     summary = summarise(rows)
     summary.to_csv(args.out / "summary.csv", index=False)
-    write_summary_markdown(args.out / "summary.md", summary, warmups, args.quick, total, len(curves))
+    write_summary_markdown(args.out / "summary.md", summary, warmups, args.quick, total, len(curves), rows)
     plot_path = args.out / "rmsle_per_curve.png"
     if not plot_per_curve(rows, plot_path):
         plot_path.unlink(missing_ok=True)  # a stale plot from another run would mislead
