@@ -29,7 +29,9 @@ def _fit_generalized_pareto(exceedances: np.ndarray) -> tuple[float, float]:
     b = b / (3.0 * x[int(n / 4 + 0.5) - 1]) + 1.0 / x[-1]
     k = np.mean(np.log1p(-b[:, None] * x), axis=1)
     profile = n * (np.log(-b / k) - k - 1.0)
-    weights = 1.0 / np.sum(np.exp(profile[None, :] - profile[:, None]), axis=1)
+    # Normalised exp(profile), shifted by its maximum: no overflow on long tails.
+    weights = np.exp(profile - np.max(profile))
+    weights = weights / np.sum(weights)
     b_post = np.sum(b * weights)
     k_post = np.mean(np.log1p(-b_post * x))
     sigma = -k_post / b_post
