@@ -37,6 +37,7 @@ class Evidence(NamedTuple):
     mode_chol: jax.Array      # (K, P, P) Cholesky factor of each mode's Laplace proposal scale
     draws: jax.Array          # (D, P) proposal draws
     log_weights: jax.Array    # (D,) log importance weights (-inf where the density failed)
+    draw_log_joint: jax.Array  # (D,) log p(y, theta) at each draw
 
 
 class Proposal(NamedTuple):
@@ -164,14 +165,28 @@ def estimate(noise: SampleNoise, theta, value, valid, curvature, objective, mask
         draws = _sample(round_noise, proposal, mask)
         per_comp = _log_student(draws, proposal, mask)  # (D, K)
         log_q = logsumexp(proposal.log_mix + per_comp, axis=1)
-        log_w = jax.vmap(objective)(draws) - log_q
+        log_joint = jax.vmap(objective)(draws)
+        log_w = log_joint - log_q
         log_w = jnp.where(jnp.isfinite(log_w), log_w, -jnp.inf)
-        return _refit(proposal, draws, log_w, per_comp, mask), (draws, log_w)
+        return _refit(proposal, draws, log_w, per_comp, mask), (draws, log_w, log_joint)
 
-    _, (draws, log_weights) = jax.lax.scan(one_round, first, noise)
-    draws, log_weights = draws[-1], log_weights[-1]
+    _, (draws, log_weights, log_joint) = jax.lax.scan(one_round, first, noise)
+    draws, log_weights, log_joint = draws[-1], log_weights[-1], log_joint[-1]
     log_z = logsumexp(log_weights) - math.log(log_weights.shape[0])
-    return Evidence(log_z, log_z_laplace, mode_log_z, chol, draws, log_weights)
+    return Evidence(log_z, log_z_laplace, mode_log_z, chol, draws, log_weights, log_joint)
+
+
+def missed_posterior(mode_log_joint: float, draw_log_joint: np.ndarray, dimension: int) -> bool:
+    """Whether the importance draws never came near the posterior's bulk.
+
+    Draws from a d-dimensional posterior sit about ``chi2_d / 2`` nats below its
+    mode, and the best of many sits within a few nats of it. When even the best
+    draw is more than ``d`` nats below the best mode, the proposal missed the
+    posterior: the estimate is then far too low, and its weights can still look
+    light-tailed (k-hat is blind to mass it never saw).
+    """
+    finite = draw_log_joint[np.isfinite(draw_log_joint)]
+    return finite.size == 0 or mode_log_joint - float(finite.max()) > dimension
 
 
 def smoothed_weights(log_weights: np.ndarray) -> tuple[np.ndarray, float]:

@@ -12,12 +12,12 @@ import numpy as np
 
 from bnsl._jax import float64
 from bnsl._program import Outcome, Settings, bucket_size, draw_noise, fit_program
-from bnsl.evidence import smoothed_weights
+from bnsl.evidence import missed_posterior, smoothed_weights
 from bnsl.posterior import Scale, noise_sd, prior_arrays, to_params
 from bnsl.priors import Priors, check_priors
 from bnsl.result import KHAT_RELIABLE, Candidate, Fit, Mode
 from bnsl.solver import SolverSettings
-from bnsl.validation import check_curve, check_n_breaks
+from bnsl.validation import check_curve, check_n_breaks, n_parameters
 
 __all__ = ["fit"]
 
@@ -63,12 +63,17 @@ def candidate_from(outcome: Outcome, n: int, n_points: int, scale: Scale, studen
                        float(ev.mode_log_z[k]), float(mode_rmsle[k]), bool(opt.converged[k]))
                   for k in valid)
     weights, khat = smoothed_weights(np.asarray(ev.log_weights))
+    log_evidence = float(ev.log_z)
+    if missed_posterior(float(opt.log_joint[valid[0]]), np.asarray(ev.draw_log_joint), n_parameters(n)):
+        # Importance sampling never reached the posterior: Laplace is the better
+        # estimate, and the infinite k-hat marks it as unreliable in the status.
+        log_evidence, khat = float(ev.log_z_laplace), math.inf
     rmsle = modes[0].rmsle
     sigma_ml = max(rmsle, 1e-300)
     log_lik = -0.5 * n_points * (math.log(2 * math.pi * sigma_ml**2) + 1.0)
     return Candidate(
         n_breaks=n, params=modes[0].params, noise=noise_sd(thetas[valid[0]]), rmsle=rmsle,
-        log_evidence=float(ev.log_z), log_evidence_laplace=float(ev.log_z_laplace), khat=khat,
+        log_evidence=log_evidence, log_evidence_laplace=float(ev.log_z_laplace), khat=khat,
         modes=modes, converged=modes[0].converged, log_likelihood=log_lik,
         n_points=n_points, scale=scale, student_t=student_t, theta=thetas[valid[0]],
         curvature=np.asarray(opt.curvature[valid[0]]), draws=np.asarray(ev.draws), weights=weights,

@@ -60,3 +60,14 @@ def test_bnsl_evidence_matches_nested_sampling_for_a_power_law():
     assert error < 0.35
     estimate = fit.candidates[0].log_evidence
     assert abs(estimate - reference) < 0.5, (estimate, reference, error)
+
+
+def test_draws_that_never_reach_the_posterior_are_caught():
+    from bnsl.evidence import missed_posterior
+
+    rng = np.random.default_rng(0)
+    # Draws from a 7-dimensional Gaussian posterior sit chi2_7 / 2 nats below its mode.
+    near = -0.5 * rng.chisquare(7, size=1024)
+    assert not missed_posterior(0.0, near, 7)
+    assert missed_posterior(0.0, near - 30.0, 7)  # a proposal that never came near
+    assert missed_posterior(0.0, np.full(16, -np.inf), 7)
