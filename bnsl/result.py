@@ -59,8 +59,9 @@ class Candidate:
         converged: whether the solver stopped on its tolerance at the best mode.
         log_likelihood: Gaussian log likelihood of log y at the mode (for AIC, BIC).
         theta, curvature, draws, weights: the mode, the Gauss-Newton curvature of
-            ``-log p`` there, the posterior draws and their (Pareto-smoothed,
-            normalised) importance weights, all in the solver's units.
+            ``-log p`` there, the posterior draws (float32) and their
+            (Pareto-smoothed, normalised) importance weights, all in the
+            solver's units.
     """
 
     n_breaks: int
@@ -132,14 +133,14 @@ class Candidate:
         with float64():
             s = jnp.asarray(self.scale.s(x))
             log_y = jnp.asarray(np.log(y) - self.scale.log_y_ref)
-            out = _pointwise(jnp.asarray(self.draws), s, log_y, self.n_breaks, self.student_t)
+            out = _pointwise(jnp.asarray(self.draws, jnp.float64), s, log_y, self.n_breaks, self.student_t)
         return np.asarray(out)
 
     def param_draws(self) -> dict[str, np.ndarray]:
         """Each parameter at every posterior draw, in real units (weights: :attr:`weights`)."""
         per_draw = [to_params(th, self.n_breaks, self.scale) for th in self.draws]
         return {name: np.array([getattr(p, name) for p in per_draw]) for name in _PARAM_NAMES} | {
-            "sigma": np.exp(self.draws[:, LOG_NOISE])}
+            "sigma": np.exp(self.draws[:, LOG_NOISE].astype(np.float64))}
 
     def param_sd(self) -> dict[str, np.ndarray]:
         """Posterior standard deviation of each parameter (importance-weighted)."""
