@@ -83,8 +83,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from bnsl.posterior import LOG_NOISE, STUDENT_T_LIKELIHOOD_DOF
-from bnsl.priors import Distribution, Priors, StudentT
+from bnsl.posterior import LOG_NOISE, STUDENT_T_LIKELIHOOD_DOF, log_normaliser
+from bnsl.priors import Distribution, Priors, dof_of
 from bnsl.validation import n_parameters
 
 if TYPE_CHECKING:
@@ -180,13 +180,11 @@ def holdout_drift(errors: np.ndarray, distance: np.ndarray,
     ``N(e; 0, A + t^2 h h^T)`` is, as a function of ``t``, proportional to
     ``N(k; 0, se^2 + t^2)``. None if ``A`` is not positive definite.
     """
-    from scipy.linalg import cho_factor, cho_solve  # deferred, as every scipy import here
-
     try:
-        factor = cho_factor(covariance, lower=True)
+        lower = np.linalg.cholesky(covariance)  # numpy's: scipy.linalg is slow to import
     except np.linalg.LinAlgError:
         return None
-    a_inv_h = cho_solve(factor, distance)
+    a_inv_h = np.linalg.solve(lower.T, np.linalg.solve(lower, distance))
     precision = float(distance @ a_inv_h)
     if not (np.isfinite(precision) and precision > 0):
         return None
@@ -194,13 +192,18 @@ def holdout_drift(errors: np.ndarray, distance: np.ndarray,
     return (kappa, 1.0 / math.sqrt(precision)) if np.isfinite(kappa) else None
 
 
+def _log_density(values: np.ndarray, prior: Distribution) -> np.ndarray:
+    """Log density of ``prior`` (normal or Student-t) at ``values``, in closed form:
+    scipy.stats would cost a second of import on the first report."""
+    dof = dof_of(prior)
+    z = (values - prior.loc) / prior.scale
+    penalty = 0.5 * z**2 if math.isinf(dof) else 0.5 * (dof + 1.0) * np.log1p(z**2 / dof)
+    return log_normaliser(dof) - math.log(prior.scale) - penalty
+
+
 def _log_folded(values: np.ndarray, prior: Distribution) -> np.ndarray:
     """Log density of ``|t|`` for ``t`` from ``prior``, at ``values >= 0``."""
-    from scipy import stats  # deferred: scipy.stats is slow to import
-
-    dist = (stats.t(prior.dof, prior.loc, prior.scale) if isinstance(prior, StudentT)
-            else stats.norm(prior.loc, prior.scale))
-    return np.logaddexp(dist.logpdf(values), dist.logpdf(-values))
+    return np.logaddexp(_log_density(values, prior), _log_density(-values, prior))
 
 
 def drift_posterior(holdouts, prior: Distribution, log_y_range: float) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,7 @@ from scipy import stats
 
 import bnsl
 from bnsl.extrapolation import Holdout, drift_from, drift_posterior, holdout_drift, log_density
+from bnsl.priors import Normal, StudentT
 
 HALF_CAUCHY = bnsl.StudentT(0.0, 0.2, 1.0)  # the default prior of tau / mean slope
 
@@ -153,3 +154,14 @@ def test_bands_beyond_the_data_cover_far_better_on_misspecified_curves():
     assert np.mean(covered[True]) >= 0.6
     assert np.mean(covered[True]) >= np.mean(covered[False]) + 0.2
     assert np.mean(scores[True]) > np.mean(scores[False])
+
+
+@pytest.mark.parametrize("prior", [StudentT(0.0, 0.2, 1.0), StudentT(0.3, 0.5, 4.0), Normal(0.1, 0.7)])
+def test_folded_prior_density_matches_scipy(prior):
+    from bnsl.extrapolation import _log_folded
+
+    values = np.linspace(0.0, 5.0, 11)
+    dist = (stats.t(prior.dof, prior.loc, prior.scale) if isinstance(prior, StudentT)
+            else stats.norm(prior.loc, prior.scale))
+    expected = np.logaddexp(dist.logpdf(values), dist.logpdf(-values))
+    np.testing.assert_allclose(_log_folded(values, prior), expected, rtol=1e-12, atol=1e-12)
