@@ -305,10 +305,3 @@ def best_optima(sol: Solution, weight, n_breaks, prior: PriorArrays, settings: S
     value = jnp.where(found, jax.vmap(log_post)(sol.theta[picked], sol.residual[picked]), -jnp.inf)
     return Optima(sol.theta[picked], value, found & jnp.isfinite(value), sol.converged[picked],
                   sol.curvature[picked], sol.residual[picked])
-
-
-def find_optima(noise: StartNoise, s, log_y, weight, n_breaks, prior: PriorArrays,
-                settings: SolverSettings) -> Optima:
-    """Levenberg-Marquardt from many starts; the best distinct posterior modes."""
-    sol = solve_starts(noise, s, log_y, weight, n_breaks, prior, settings)
-    return best_optima(sol, weight, n_breaks, prior, settings)
